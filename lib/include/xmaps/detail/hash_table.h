@@ -1,0 +1,735 @@
+// SPDX-License-Identifier: MIT
+//
+// HashTable: the one engine behind HASH and PERCPU_HASH (preallocated or NO_PREALLOC), for both
+// the typed maps (compile-time key/value sizes: the KS/VS template arguments) and the
+// byte-level Map (runtime sizes: KS = VS = 0). Mirrors kernel/bpf/hashtab.c.
+//
+// Layout
+//   buckets_   n_buckets = roundup_pow_of_two(max_entries) buckets of 8 bytes:
+//                struct Bucket { atomic<u32> head; OwnedLock lock; }
+//   elements_  one Region of element slots, `stride_` bytes each:
+//                struct Elem {
+//                  atomic<u32> next;       // chain link: element index, or the nulls marker
+//                  atomic<u32> seq;        // even = stable, odd = being written (words.h)
+//                  atomic<u32> hash;       // htab_hash(key)
+//                  u32 free_next;          // free-list link (free-list lock only)
+//                  u64 key[round_up(key_size, 8) / 8];       // zero-padded
+//                  u64 value[round_up(value_size, 8) / 8];   // absent for per-CPU maps
+//                };
+//   pcpu_      per-CPU maps: one Region holding every CPU's value slots, CPU-major
+//              (slot(idx, cpu) = pcpu_ + (cpu * capacity_ + idx) * vslot_), so each CPU's
+//              values are contiguous and CPUs do not false-share.
+//   Overhead per element beyond round_up(key) + round_up(value): 16 bytes of header plus
+//   8 * n_buckets / max_entries (8 to 16) bytes of bucket: 24 to 32 bytes.
+//
+// Chains are the kernel's hlist_nulls: a chain ends in a marker that names its bucket
+// (kNullsBit | bucket). Preallocated elements are recycled at once, so a lock-free reader can
+// be walking an element that is deleted and re-linked into another chain; it then ends on
+// another bucket's marker and restarts. The element's seq tells a reader that the element it
+// matched was rewritten under it (then it retries), so a copy-out never returns a torn value.
+//
+// Concurrency
+//   lookups (find, copy, get_next_key): no lock, no shared write; they may retry while a
+//     writer rewrites the element they are reading (bounded by writers' progress).
+//   update / erase / lookup_and_erase / batch: the bucket's lock. Different buckets do not
+//     contend. No global lock: free elements come from PerCpuFreelist (one lock per CPU) and
+//     the spare elements used by replace are per-CPU atomics.
+//   Lock order: bucket lock -> free-list lock. Frees of preallocated elements happen after the
+//     bucket lock is dropped, as in hashtab.c.
+//   A thread that re-enters a bucket lock it holds gets Errc::busy (the kernel's -EBUSY).
+//
+// Replace (existing key, non-per-CPU) links a fresh element at the chain head before
+// unlinking the old one, as the kernel does: readers see the old or the new value, never a
+// mix, and the key moves to the head of its chain (iteration order follows the kernel's). A
+// preallocated HASH keeps one spare element per CPU for this (prealloc_init's extra_elems), so
+// replacing a key in a full map never fails. Per-CPU maps update values in place.
+//
+// NO_PREALLOC: elements are taken from a lazily committed Region (memory grows with use), the
+// element count is checked against max_entries, and a freed element is recycled only after an
+// RCU grace period (xmaps/rcu.h), so readers never see it reused.
+#pragma once
+
+#include <algorithm>
+#include <atomic>
+#include <cstdint>
+#include <cstring>
+#include <limits>
+#include <memory>
+#include <random>
+#include <stdexcept>
+
+#include "xmaps/cpu.h"
+#include "xmaps/detail/cache_line.h"
+#include "xmaps/detail/freelist.h"
+#include "xmaps/detail/jhash.h"
+#include "xmaps/detail/region.h"
+#include "xmaps/detail/spinlock.h"
+#include "xmaps/detail/words.h"
+#include "xmaps/errc.h"
+#include "xmaps/rcu.h"
+
+namespace xmaps::detail {
+
+inline constexpr std::uint32_t kNullsBit = 1U << 31;
+
+struct ElemHeader {
+  std::atomic<std::uint32_t> next;  // written under the bucket lock; read by lock-free walkers
+  std::atomic<std::uint32_t> seq;   // written by the element's single writer; read by readers
+  std::atomic<std::uint32_t> hash;  // written with seq odd; read by walkers
+  std::uint32_t free_next;          // free-list link: only under the free-list lock
+};
+static_assert(sizeof(ElemHeader) == 16);
+
+struct Bucket {
+  std::atomic<std::uint32_t> head;  // first element or nulls marker; written under `lock`
+  OwnedLock lock;
+};
+static_assert(sizeof(Bucket) == 8);
+
+struct HashConfig {
+  std::uint32_t key_size = 0;
+  std::uint32_t value_size = 0;
+  std::uint32_t max_entries = 0;
+  bool percpu = false;
+  bool prealloc = true;
+  bool zero_seed = false;
+};
+
+// Which side performs an update or a lookup of a per-CPU map: a program on current_cpu()
+// (one slot, value_size bytes) or user space (every CPU's slot, round_up(value_size, 8) each).
+enum class Side { program, user };
+
+inline std::uint32_t roundup_pow_of_two(std::uint32_t n) noexcept {
+  std::uint32_t p = 1;
+  while (p < n) p <<= 1;
+  return p;
+}
+
+class HashTable {
+ public:
+  // Throws std::invalid_argument for a config the kernel would reject, std::bad_alloc.
+  explicit HashTable(const HashConfig& cfg)
+      : cfg_(cfg),
+        ncpus_(possible_cpus()),
+        kslot_(round_up(cfg.key_size, 8)),
+        vslot_(round_up(cfg.value_size, 8)),
+        stride_(sizeof(ElemHeader) + kslot_ + (cfg.percpu ? 0 : vslot_)),
+        freelist_(possible_cpus(), Link{this}) {
+    if (cfg.key_size == 0 || cfg.value_size == 0 || cfg.max_entries == 0) {
+      throw std::invalid_argument("xmaps: hash map key_size, value_size and max_entries must be > 0");
+    }
+    if (cfg.max_entries > (1U << 31) - 1U - static_cast<std::uint32_t>(ncpus_)) {
+      throw std::invalid_argument("xmaps: hash map max_entries too large");
+    }
+    n_buckets_ = roundup_pow_of_two(cfg.max_entries);
+    bucket_mask_ = n_buckets_ - 1;
+    seed_ = cfg.zero_seed ? 0 : std::random_device{}();
+    has_spares_ = cfg.prealloc && !cfg.percpu;
+    // NO_PREALLOC reserves twice the entries so elements waiting out a grace period rarely
+    // leave a new insert without a slot (see alloc_fresh()).
+    capacity_ = cfg.prealloc ? cfg.max_entries + (has_spares_ ? static_cast<std::uint32_t>(ncpus_) : 0U)
+                             : static_cast<std::uint32_t>(std::min<std::uint64_t>(
+                                   2ULL * cfg.max_entries + static_cast<std::uint64_t>(ncpus_),
+                                   (1ULL << 31) - 1));
+    buckets_ = std::make_unique<Bucket[]>(n_buckets_);
+    for (std::uint32_t b = 0; b < n_buckets_; ++b) {
+      // Relaxed: construction is single-threaded; publication of the table orders it.
+      buckets_[b].head.store(kNullsBit | b, std::memory_order_relaxed);
+    }
+    elements_ = Region(static_cast<std::size_t>(capacity_) * stride_, cfg.prealloc);
+    if (cfg.percpu) {
+      pcpu_ = Region(static_cast<std::size_t>(capacity_) * vslot_ * static_cast<std::size_t>(ncpus_),
+                     cfg.prealloc);
+    }
+    if (cfg.prealloc) {
+      linked_ = std::make_unique<CacheAligned<std::atomic<std::int64_t>>[]>(
+          static_cast<std::size_t>(ncpus_));
+      freelist_.unsynchronized_populate(0, cfg.max_entries);
+      if (has_spares_) {
+        spares_ = std::make_unique<CacheAligned<std::atomic<std::uint32_t>>[]>(
+            static_cast<std::size_t>(ncpus_));
+        for (int c = 0; c < ncpus_; ++c) {
+          spares_[static_cast<std::size_t>(c)].value.store(cfg.max_entries + static_cast<std::uint32_t>(c),
+                                                            std::memory_order_relaxed);
+        }
+      }
+    }
+  }
+
+  ~HashTable() {
+    // Deferred frees of a NO_PREALLOC map point at this table: wait for all of them. The
+    // pending count makes the wait visible to ThreadSanitizer (liburcu is not instrumented).
+    if (!cfg_.prealloc) {
+      rcu_flush();
+      Backoff backoff;
+      // A6: pairs with R6 in retire()'s callback; its free-list writes happen before teardown.
+      while (pending_.load(std::memory_order_acquire) != 0) backoff.pause();
+    }
+  }
+
+  HashTable(const HashTable&) = delete;
+  HashTable& operator=(const HashTable&) = delete;
+  HashTable(HashTable&&) = delete;
+  HashTable& operator=(HashTable&&) = delete;
+
+  [[nodiscard]] const HashConfig& config() const noexcept { return cfg_; }
+  [[nodiscard]] std::uint32_t n_buckets() const noexcept { return n_buckets_; }
+  [[nodiscard]] int ncpus() const noexcept { return ncpus_; }
+  [[nodiscard]] std::size_t value_slot() const noexcept { return vslot_; }
+  // Bytes of a user-side value buffer.
+  [[nodiscard]] std::size_t user_value_size() const noexcept {
+    return cfg_.percpu ? vslot_ * static_cast<std::size_t>(ncpus_) : cfg_.value_size;
+  }
+  // Elements linked in buckets now. Racy under concurrent updates: a snapshot, exact when quiet.
+  [[nodiscard]] std::size_t approx_size() const noexcept {
+    std::int64_t n = 0;
+    if (cfg_.prealloc) {
+      // Relaxed: statistics; no data is read through them.
+      for (int c = 0; c < ncpus_; ++c) {
+        n += linked_[static_cast<std::size_t>(c)].value.load(std::memory_order_relaxed);
+      }
+    } else {
+      n = count_.load(std::memory_order_relaxed);
+    }
+    return n < 0 ? 0 : static_cast<std::size_t>(n);
+  }
+
+  // Length of the longest bucket chain. Single-threaded use only (walks without locks).
+  [[nodiscard]] std::uint32_t unsynchronized_longest_chain() const noexcept {
+    std::uint32_t longest = 0;
+    for (std::uint32_t b = 0; b < n_buckets_; ++b) {
+      std::uint32_t n = 0;
+      for (std::uint32_t i = head_locked(buckets_[b]); (i & kNullsBit) == 0; i = next_locked(i)) ++n;
+      longest = std::max(longest, n);
+    }
+    return longest;
+  }
+
+  template <std::size_t KS = 0>
+  [[nodiscard]] std::uint32_t hash_of(const void* key) const noexcept {
+    return htab_hash<KS>(key, cfg_.key_size, seed_);
+  }
+
+  // ---- lock-free lookups -------------------------------------------------------------------
+
+  // Finds the element holding `key`; returns its index and the seq it had when it matched,
+  // or kNoElem. NO_PREALLOC callers hold an RCU read section.
+  template <std::size_t KS = 0>
+  [[nodiscard]] std::uint32_t find(const void* key, std::uint32_t hash,
+                                   std::uint32_t* seq_out = nullptr) const noexcept {
+    const std::uint32_t b = hash & bucket_mask_;
+    for (;;) {
+      // A1: pairs with R1 in link_head_locked(): the element's contents are visible.
+      std::uint32_t i = buckets_[b].head.load(std::memory_order_acquire);
+      bool restart = false;
+      while ((i & kNullsBit) == 0) {
+        const ElemHeader& h = header(i);
+        // A2: pairs with R2/R3 in write_begin/write_end: see words.h for the seqlock protocol.
+        const std::uint32_t s1 = h.seq.load(std::memory_order_acquire);
+        if ((s1 & 1U) != 0) {  // being rewritten: wait for the writer, then walk again
+          spin_pause();
+          restart = true;
+          break;
+        }
+        // Acquire: part of the seqlock read (keeps the seq re-check below after it).
+        if (h.hash.load(std::memory_order_acquire) == hash && equal_bytes<KS>(key_words(i), key, cfg_.key_size)) {
+          // Relaxed: ordered after the acquire loads above; detects a rewrite during the compare.
+          if (h.seq.load(std::memory_order_relaxed) == s1) {
+            if (seq_out != nullptr) *seq_out = s1;
+            return i;
+          }
+          restart = true;
+          break;
+        }
+        // A1': pairs with R1 (a new head's link) and R4 (unlink): the next element is published.
+        i = h.next.load(std::memory_order_acquire);
+      }
+      if (!restart && (i & ~kNullsBit) == b) return kNoElem;
+      // Ended on another bucket's marker: an element moved under us. Walk again.
+    }
+  }
+
+  // Copies the value of `key` (user side: every CPU's slot for per-CPU maps; program side:
+  // the current CPU's value_size bytes). Never torn.
+  // `stride` (user side of per-CPU maps): bytes per CPU in `out`; 0 = the kernel's
+  // round_up(value_size, 8). A smaller stride (a typed V) copies that many bytes per CPU.
+  template <std::size_t KS = 0, std::size_t VS = 0>
+  [[nodiscard]] Errc copy_value(const void* key, void* out, Side side,
+                                std::size_t stride = 0) const noexcept {
+    const std::uint32_t hash = hash_of<KS>(key);
+    for (;;) {
+      std::uint32_t s1 = 0;
+      const std::uint32_t i = find<KS>(key, hash, &s1);
+      if (i == kNoElem) return Errc::not_found;
+      read_value<VS>(i, out, side, stride);
+      // Relaxed: ordered after read_value's acquire loads (words.h).
+      if (header(i).seq.load(std::memory_order_relaxed) == s1) return Errc::ok;
+    }
+  }
+
+  // Looks up n keys (packed at `key_stride` bytes) and writes each element index (or kNoElem)
+  // to out[]. Works in groups so the cache misses of one group overlap: hash all and prefetch
+  // their buckets, then prefetch each chain's first element, then resolve.
+  template <std::size_t KS = 0>
+  void find_many(const unsigned char* keys, std::size_t key_stride, std::size_t n,
+                 std::uint32_t* out) const noexcept {
+    constexpr std::size_t kGroup = 16;  // enough misses in flight to cover DRAM latency
+    std::uint32_t hashes[kGroup];
+    for (std::size_t base = 0; base < n; base += kGroup) {
+      const std::size_t m = std::min(kGroup, n - base);
+      for (std::size_t j = 0; j < m; ++j) {
+        hashes[j] = hash_of<KS>(keys + (base + j) * key_stride);
+        __builtin_prefetch(&buckets_[hashes[j] & bucket_mask_]);
+      }
+      for (std::size_t j = 0; j < m; ++j) {
+        // Relaxed: only a prefetch address; find() reloads the head with acquire.
+        const std::uint32_t h = buckets_[hashes[j] & bucket_mask_].head.load(std::memory_order_relaxed);
+        if ((h & kNullsBit) == 0) __builtin_prefetch(elem(h));
+      }
+      for (std::size_t j = 0; j < m; ++j) {
+        out[base + j] = find<KS>(keys + (base + j) * key_stride, hashes[j]);
+      }
+    }
+  }
+
+  // Pointer to the value slot of element i for `cpu` (per-CPU maps) or its value.
+  [[nodiscard]] void* value_ptr(std::uint32_t i, int cpu) const noexcept {
+    if (cfg_.percpu) {
+      return pcpu_.data() + (static_cast<std::size_t>(cpu) * capacity_ + i) * vslot_;
+    }
+    return elem(i) + sizeof(ElemHeader) + kslot_;
+  }
+
+  // BPF_MAP_GET_NEXT_KEY. NO_PREALLOC callers hold an RCU read section.
+  Errc get_next_key(const void* key, void* next_key) const noexcept {
+    std::uint32_t start = 0;
+    if (key != nullptr) {
+      const std::uint32_t hash = hash_of(key);
+      for (;;) {
+        std::uint32_t s1 = 0;
+        const std::uint32_t i = find(key, hash, &s1);
+        if (i == kNoElem) break;  // a missing key restarts from the first bucket
+        // Acquire: A1' (see find()).
+        const std::uint32_t nx = header(i).next.load(std::memory_order_acquire);
+        // Relaxed: ordered after the acquire above; the link must belong to the matched element.
+        if (header(i).seq.load(std::memory_order_relaxed) != s1) continue;
+        if ((nx & kNullsBit) == 0) {
+          if (copy_key(nx, next_key)) return Errc::ok;
+          continue;  // the next element was recycled while we read it: look again
+        }
+        start = (hash & bucket_mask_) + 1;
+        break;
+      }
+    }
+    for (std::uint32_t b = start; b < n_buckets_; ++b) {
+      for (;;) {
+        // Acquire: A1 (see find()).
+        const std::uint32_t i = buckets_[b].head.load(std::memory_order_acquire);
+        if ((i & kNullsBit) != 0) break;
+        if (copy_key(i, next_key)) return Errc::ok;
+      }
+    }
+    return Errc::not_found;
+  }
+
+  // ---- writers -------------------------------------------------------------------------------
+
+  // BPF_MAP_UPDATE_ELEM on the hash side. `flags` is the raw flags word.
+  // `stride`: as in copy_value(); a stride below round_up(value_size, 8) zero-pads each slot.
+  template <std::size_t KS = 0, std::size_t VS = 0>
+  [[nodiscard]] Errc update(const void* key, const void* value, std::uint64_t flags, Side side,
+                            std::size_t stride = 0) noexcept {
+    if (flags > static_cast<std::uint64_t>(UpdateFlag::exist)) return Errc::invalid;
+    const std::uint32_t hash = hash_of<KS>(key);
+    Bucket& b = buckets_[hash & bucket_mask_];
+    const std::uint32_t me = thread_token();
+    for (;;) {
+      if (!b.lock.lock(me)) return Errc::busy;
+      const std::uint32_t old = find_locked<KS>(b, key, hash);
+      if (old != kNoElem && flags == static_cast<std::uint64_t>(UpdateFlag::no_exist)) {
+        b.lock.unlock();
+        return Errc::exists;
+      }
+      if (old == kNoElem && flags == static_cast<std::uint64_t>(UpdateFlag::exist)) {
+        b.lock.unlock();
+        return Errc::not_found;
+      }
+      if (cfg_.percpu && old != kNoElem) {  // per-CPU: in place
+        write_begin(old);
+        write_values<VS>(old, value, side, stride, /*fresh=*/false);
+        write_end(old);
+        b.lock.unlock();
+        return Errc::ok;
+      }
+      const int cpu = current_cpu();
+      Taken fresh = old != kNoElem ? take_for_replace(cpu) : take_free(cpu);
+      if (fresh.idx == kNoElem) {
+        b.lock.unlock();
+        if (fresh.retry) {  // NO_PREALLOC: every spare slot is waiting out a grace period
+          // A caller inside a read section cannot wait for one: out of memory, as the kernel's
+          // allocator can be under churn.
+          if (rcu_in_read_section()) return Errc::no_memory;
+          rcu_flush();
+          continue;
+        }
+        return fresh.error;
+      }
+      write_begin(fresh.idx);
+      // Release: a word of the seqlock write (words.h).
+      header(fresh.idx).hash.store(hash, std::memory_order_release);
+      store_bytes<KS>(key_words(fresh.idx), key, cfg_.key_size);
+      write_values<VS>(fresh.idx, value, side, stride, /*fresh=*/true);
+      write_end(fresh.idx);
+      link_head_locked(b, fresh.idx);
+      if (old != kNoElem) unlink_locked(b, old);
+      b.lock.unlock();
+      if (old != kNoElem) {
+        give_back_replaced(old, fresh, cpu);
+      } else if (cfg_.prealloc) {  // NO_PREALLOC counted the element in take_free()
+        // Relaxed: a statistic (approx_size); orders no data.
+        linked_[static_cast<std::size_t>(cpu)].value.fetch_add(1, std::memory_order_relaxed);
+      }
+      return Errc::ok;
+    }
+  }
+
+  // BPF_MAP_DELETE_ELEM, or LOOKUP_AND_DELETE_ELEM when `out` is given (copied under the lock).
+  template <std::size_t KS = 0, std::size_t VS = 0>
+  [[nodiscard]] Errc erase(const void* key, void* out = nullptr, Side side = Side::user,
+                           std::size_t stride = 0) noexcept {
+    const std::uint32_t hash = hash_of<KS>(key);
+    Bucket& b = buckets_[hash & bucket_mask_];
+    if (!b.lock.lock(thread_token())) return Errc::busy;
+    const std::uint32_t i = find_locked<KS>(b, key, hash);
+    if (i == kNoElem) {
+      b.lock.unlock();
+      return Errc::not_found;
+    }
+    if (out != nullptr) read_value<VS>(i, out, side, stride);
+    unlink_locked(b, i);
+    b.lock.unlock();
+    free_elem(i);
+    return Errc::ok;
+  }
+
+  // BPF_MAP_LOOKUP_BATCH / LOOKUP_AND_DELETE_BATCH over buckets, as
+  // __htab_map_lookup_and_delete_batch: `batch` is the first bucket index to read; on return it
+  // is the bucket to continue from and `count` the number of elements copied.
+  //   - a bucket is copied whole or not at all; if the first non-empty bucket does not fit in
+  //     `max_count`, Errc::no_space (nothing copied); a later one that does not fit ends the
+  //     call with Errc::ok and a partial count;
+  //   - reaching the last bucket returns Errc::not_found together with the final count.
+  // Keys are packed at key_size stride, values at user_value_size() stride.
+  [[nodiscard]] Errc lookup_batch(std::uint32_t& batch, std::uint32_t max_count,
+                                  std::uint32_t& count, unsigned char* keys,
+                                  unsigned char* values, bool do_delete) noexcept {
+    count = 0;
+    if (batch >= n_buckets_) return Errc::not_found;
+    const std::uint32_t me = thread_token();
+    const std::size_t vsize = user_value_size();
+    for (;;) {
+      Bucket& b = buckets_[batch];
+      // Acquire: A1 (see find()); an empty bucket is skipped without its lock.
+      if ((b.head.load(std::memory_order_acquire) & kNullsBit) == 0) {
+        if (!b.lock.lock(me)) return Errc::busy;
+        std::uint32_t in_bucket = 0;
+        for (std::uint32_t i = head_locked(b); (i & kNullsBit) == 0; i = next_locked(i)) {
+          ++in_bucket;
+        }
+        if (in_bucket > max_count - count) {
+          b.lock.unlock();
+          return count == 0 ? Errc::no_space : Errc::ok;
+        }
+        std::uint32_t to_free = kNoElem;  // chained through free_next, freed after unlock
+        for (std::uint32_t i = head_locked(b); (i & kNullsBit) == 0;) {
+          const std::uint32_t nx = next_locked(i);
+          load_bytes(keys + static_cast<std::size_t>(count) * cfg_.key_size, key_words(i), cfg_.key_size);
+          read_value(i, values + static_cast<std::size_t>(count) * vsize, Side::user, 0);
+          ++count;
+          if (do_delete) {
+            unlink_locked(b, i);
+            header(i).free_next = to_free;
+            to_free = i;
+          }
+          i = nx;
+        }
+        b.lock.unlock();
+        while (to_free != kNoElem) {
+          const std::uint32_t nx = header(to_free).free_next;
+          free_elem(to_free);
+          to_free = nx;
+        }
+      }
+      ++batch;
+      if (batch >= n_buckets_) return Errc::not_found;
+    }
+  }
+
+ private:
+  struct Link {
+    HashTable* table;
+    std::uint32_t& operator()(std::uint32_t i) const noexcept { return table->header(i).free_next; }
+  };
+
+  // An element taken for an update: from the free list, a CPU's spare slot, or fresh memory.
+  struct Taken {
+    std::uint32_t idx = kNoElem;
+    int spare_cpu = -1;  // the spare slot it came from, or -1
+    Errc error = Errc::ok;
+    bool retry = false;
+  };
+
+  [[nodiscard]] unsigned char* elem(std::uint32_t i) const noexcept {
+    return elements_.data() + static_cast<std::size_t>(i) * stride_;
+  }
+  [[nodiscard]] ElemHeader& header(std::uint32_t i) const noexcept {
+    return *reinterpret_cast<ElemHeader*>(elem(i));
+  }
+  [[nodiscard]] std::uint64_t* key_words(std::uint32_t i) const noexcept {
+    return reinterpret_cast<std::uint64_t*>(elem(i) + sizeof(ElemHeader));
+  }
+  [[nodiscard]] std::uint64_t* value_words(std::uint32_t i, int cpu) const noexcept {
+    return static_cast<std::uint64_t*>(value_ptr(i, cpu));
+  }
+
+  // Caller holds the bucket lock: links are stable, relaxed loads suffice.
+  static std::uint32_t head_locked(const Bucket& b) noexcept {
+    return b.head.load(std::memory_order_relaxed);
+  }
+  [[nodiscard]] std::uint32_t next_locked(std::uint32_t i) const noexcept {
+    return header(i).next.load(std::memory_order_relaxed);
+  }
+
+  template <std::size_t KS = 0>
+  [[nodiscard]] std::uint32_t find_locked(const Bucket& b, const void* key,
+                                          std::uint32_t hash) const noexcept {
+    for (std::uint32_t i = head_locked(b); (i & kNullsBit) == 0; i = next_locked(i)) {
+      // Relaxed: the element is linked in our locked bucket, so nobody rewrites it.
+      if (header(i).hash.load(std::memory_order_relaxed) == hash &&
+          equal_bytes<KS>(key_words(i), key, cfg_.key_size)) {
+        return i;
+      }
+    }
+    return kNoElem;
+  }
+
+  // Caller holds the bucket lock.
+  void link_head_locked(Bucket& b, std::uint32_t i) noexcept {
+    // Release: R4', a walker that still holds i from an earlier life follows a published link.
+    header(i).next.store(head_locked(b), std::memory_order_release);
+    // R1: pairs with A1 in find(); publishes the element's contents with the link.
+    b.head.store(i, std::memory_order_release);
+  }
+
+  // Caller holds the bucket lock. i's own link is left as it is, so a walker standing on i
+  // still reaches the rest of the chain (hlist_nulls_del_rcu).
+  void unlink_locked(Bucket& b, std::uint32_t i) noexcept {
+    std::atomic<std::uint32_t>* link = &b.head;
+    // Relaxed loads: under the bucket lock.
+    while (link->load(std::memory_order_relaxed) != i) {
+      link = &header(link->load(std::memory_order_relaxed)).next;
+    }
+    // R4: pairs with A1' in find(); the successor was published when it was linked.
+    link->store(next_locked(i), std::memory_order_release);
+  }
+
+  // Seqlock writer side; the element has a single writer (bucket lock or ownership).
+  void write_begin(std::uint32_t i) noexcept {
+    ElemHeader& h = header(i);
+    // Relaxed: R2, the words' release stores that follow keep this store before them (words.h).
+    h.seq.store(h.seq.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
+  }
+  void write_end(std::uint32_t i) noexcept {
+    ElemHeader& h = header(i);
+    // R3: pairs with A2 in find(); the element is stable again.
+    h.seq.store(h.seq.load(std::memory_order_relaxed) + 1, std::memory_order_release);
+  }
+
+  template <std::size_t VS = 0>
+  void write_values(std::uint32_t i, const void* value, Side side, std::size_t stride,
+                    bool fresh) noexcept {
+    if (!cfg_.percpu) {
+      store_bytes<VS>(value_words(i, 0), value, cfg_.value_size);
+      return;
+    }
+    if (side == Side::user) {  // every CPU's slot; with the kernel's stride, padding included
+      if (stride == 0) stride = vslot_;
+      const auto* src = static_cast<const unsigned char*>(value);
+      for (int c = 0; c < ncpus_; ++c) {
+        store_bytes(value_words(i, c), src + static_cast<std::size_t>(c) * stride, stride);
+      }
+      return;
+    }
+    const int cpu = current_cpu();
+    store_bytes<VS>(value_words(i, cpu), value, cfg_.value_size);
+    if (fresh) {  // a program's new element: the other CPUs' slots start at zero
+      for (int c = 0; c < ncpus_; ++c) {
+        if (c != cpu) zero_words(value_words(i, c), vslot_);
+      }
+    }
+  }
+
+  template <std::size_t VS = 0>
+  void read_value(std::uint32_t i, void* out, Side side, std::size_t stride) const noexcept {
+    if (!cfg_.percpu) {
+      load_bytes<VS>(out, value_words(i, 0), cfg_.value_size);
+    } else if (side == Side::user) {
+      if (stride == 0) stride = vslot_;
+      auto* dst = static_cast<unsigned char*>(out);
+      for (int c = 0; c < ncpus_; ++c) {
+        load_bytes(dst + static_cast<std::size_t>(c) * stride, value_words(i, c), stride);
+      }
+    } else {
+      load_bytes<VS>(out, value_words(i, current_cpu()), cfg_.value_size);
+    }
+  }
+
+  // Copies element i's key if it is stable throughout; false if it was rewritten meanwhile.
+  bool copy_key(std::uint32_t i, void* out) const noexcept {
+    // Acquire: A2 (see find()).
+    const std::uint32_t s1 = header(i).seq.load(std::memory_order_acquire);
+    if ((s1 & 1U) != 0) {
+      spin_pause();
+      return false;
+    }
+    load_bytes(out, key_words(i), cfg_.key_size);
+    // Relaxed: ordered after load_bytes' acquire loads (words.h).
+    return header(i).seq.load(std::memory_order_relaxed) == s1;
+  }
+
+  // A free element for a new key. Caller holds the bucket lock (lock order: bucket -> list).
+  Taken take_free(int cpu) noexcept {
+    Taken t;
+    if (cfg_.prealloc) {
+      t.idx = freelist_.pop(cpu);
+      if (t.idx == kNoElem) t.error = Errc::too_big;
+      return t;
+    }
+    // NO_PREALLOC: the kernel's count check, then memory. Relaxed: the count orders no data.
+    if (count_.fetch_add(1, std::memory_order_relaxed) >= static_cast<std::int64_t>(cfg_.max_entries)) {
+      count_.fetch_sub(1, std::memory_order_relaxed);
+      t.error = Errc::too_big;
+      return t;
+    }
+    t = alloc_fresh(cpu);
+    if (t.idx == kNoElem) count_.fetch_sub(1, std::memory_order_relaxed);
+    return t;
+  }
+
+  // An element to replace an existing key with. Caller holds the bucket lock.
+  Taken take_for_replace(int cpu) noexcept {
+    if (!cfg_.prealloc) return alloc_fresh(cpu);  // the kernel allocates without a count check
+    Backoff backoff;
+    for (;;) {
+      for (int k = 0; k < ncpus_; ++k) {
+        const int c = (cpu + k) % ncpus_;
+        // Acquire: A5, pairs with R5 in give_back_replaced(); the previous user is done with it.
+        const std::uint32_t i =
+            spares_[static_cast<std::size_t>(c)].value.exchange(kNoElem, std::memory_order_acquire);
+        if (i != kNoElem) return Taken{i, c, Errc::ok, false};
+      }
+      // More replacers than spares: a free element does as well (the old one goes back there).
+      const std::uint32_t i = freelist_.pop(cpu);
+      if (i != kNoElem) return Taken{i, -1, Errc::ok, false};
+      backoff.pause();  // every spare is held by a replacer that is about to return one
+    }
+  }
+
+  void give_back_replaced(std::uint32_t old, const Taken& fresh, int cpu) noexcept {
+    if (!cfg_.prealloc) {
+      retire(old);
+    } else if (fresh.spare_cpu >= 0) {
+      // R5: pairs with A5 in take_for_replace().
+      spares_[static_cast<std::size_t>(fresh.spare_cpu)].value.store(old, std::memory_order_release);
+    } else {
+      freelist_.push(cpu, old);
+    }
+  }
+
+  // NO_PREALLOC: a recycled slot, else never-used memory. Sets retry when every slot is
+  // waiting for a grace period (the caller drops its lock and waits: rcu_flush()).
+  Taken alloc_fresh(int cpu) noexcept {
+    Taken t;
+    t.idx = freelist_.pop(cpu);
+    if (t.idx != kNoElem) return t;
+    // Relaxed: a slot counter; the slot's contents are published by the bucket link (R1).
+    const std::uint32_t n = next_unused_.fetch_add(1, std::memory_order_relaxed);
+    if (n < capacity_) {
+      t.idx = n;
+      return t;
+    }
+    next_unused_.fetch_sub(1, std::memory_order_relaxed);
+    t.retry = true;
+    return t;
+  }
+
+  void free_elem(std::uint32_t i) noexcept {
+    if (cfg_.prealloc) {
+      const int cpu = current_cpu();
+      // Relaxed: a statistic (approx_size); orders no data.
+      linked_[static_cast<std::size_t>(cpu)].value.fetch_sub(1, std::memory_order_relaxed);
+      freelist_.push(cpu, i);
+    } else {
+      // Relaxed: the capacity count orders no data (the kernel's inc/dec_elem_count).
+      count_.fetch_sub(1, std::memory_order_relaxed);
+      retire(i);
+    }
+  }
+
+  // NO_PREALLOC: back to the free lists after a grace period.
+  void retire(std::uint32_t i) noexcept {
+    struct Retired {
+      HashTable* table;
+      std::uint32_t idx;
+    };
+    try {
+      auto* retired = new Retired{this, i};
+      // Relaxed: the increment happens before rcu_defer() on this thread; the destructor
+      // waits for the decrement (A6/R6), which the grace period orders after it.
+      pending_.fetch_add(1, std::memory_order_relaxed);
+      rcu_defer(
+          [](void* arg) {
+            auto* r = static_cast<Retired*>(arg);
+            HashTable* table = r->table;
+            table->freelist_.push(current_cpu(), r->idx);
+            delete r;
+            // R6: pairs with A6 in the destructor.
+            table->pending_.fetch_sub(1, std::memory_order_release);
+          },
+          retired);
+    } catch (const std::bad_alloc&) {
+      // No memory for the deferral node: wait for the grace period here instead.
+      rcu_flush();
+      freelist_.push(current_cpu(), i);
+    }
+  }
+
+  HashConfig cfg_;
+  int ncpus_;
+  std::size_t kslot_;
+  std::size_t vslot_;
+  std::size_t stride_;
+  std::uint32_t n_buckets_ = 0;
+  std::uint32_t bucket_mask_ = 0;
+  std::uint32_t seed_ = 0;
+  std::uint32_t capacity_ = 0;  // element slots: max_entries (+ spares), or the NO_PREALLOC reserve
+  bool has_spares_ = false;
+  std::unique_ptr<Bucket[]> buckets_;
+  Region elements_;
+  Region pcpu_;
+  PerCpuFreelist<Link> freelist_;
+  // One spare element per CPU (preallocated HASH only): index or kNoElem. Taken by exchange.
+  std::unique_ptr<CacheAligned<std::atomic<std::uint32_t>>[]> spares_;
+  // Preallocated maps: linked elements, counted per CPU so writers do not share a line (a
+  // CPU's count goes negative when it deletes what others inserted; the sum is exact).
+  std::unique_ptr<CacheAligned<std::atomic<std::int64_t>>[]> linked_;
+  // NO_PREALLOC: elements counted against max_entries (written by every insert and delete,
+  // read by the capacity check). Own line: it is the one shared write of such maps.
+  alignas(kCacheLine) std::atomic<std::int64_t> count_{0};
+  // NO_PREALLOC: frees deferred to a grace period and not yet run (retire() / its callback).
+  std::atomic<std::uint64_t> pending_{0};
+  // NO_PREALLOC: slots handed out so far from the reserved region.
+  alignas(kCacheLine) std::atomic<std::uint32_t> next_unused_{0};
+};
+
+}  // namespace xmaps::detail

@@ -1,0 +1,51 @@
+// SPDX-License-Identifier: MIT
+//
+// Region: an anonymous memory mapping, zero-filled. A preallocated map asks for its memory to be
+// committed at construction (MAP_POPULATE), so no page fault or allocation happens on the hot
+// path; a NO_PREALLOC map reserves address space only (MAP_NORESERVE) and pages are committed
+// by first touch, so memory grows with use as in the kernel's on-demand allocation.
+#pragma once
+
+#include <sys/mman.h>
+
+#include <cstddef>
+#include <new>
+#include <utility>
+
+namespace xmaps::detail {
+
+class Region {
+ public:
+  Region() = default;
+  // Throws std::bad_alloc if the mapping cannot be made.
+  Region(std::size_t bytes, bool commit) : size_(bytes == 0 ? 1 : bytes) {
+    const int flags = MAP_PRIVATE | MAP_ANONYMOUS | (commit ? MAP_POPULATE : MAP_NORESERVE);
+    void* p = ::mmap(nullptr, size_, PROT_READ | PROT_WRITE, flags, -1, 0);
+    if (p == MAP_FAILED) throw std::bad_alloc();
+    data_ = static_cast<unsigned char*>(p);
+  }
+  ~Region() {
+    if (data_ != nullptr) ::munmap(data_, size_);
+  }
+  Region(Region&& other) noexcept
+      : data_(std::exchange(other.data_, nullptr)), size_(std::exchange(other.size_, 0)) {}
+  Region& operator=(Region&& other) noexcept {
+    if (this != &other) {
+      if (data_ != nullptr) ::munmap(data_, size_);
+      data_ = std::exchange(other.data_, nullptr);
+      size_ = std::exchange(other.size_, 0);
+    }
+    return *this;
+  }
+  Region(const Region&) = delete;
+  Region& operator=(const Region&) = delete;
+
+  [[nodiscard]] unsigned char* data() const noexcept { return data_; }
+  [[nodiscard]] std::size_t size() const noexcept { return size_; }
+
+ private:
+  unsigned char* data_ = nullptr;
+  std::size_t size_ = 0;
+};
+
+}  // namespace xmaps::detail
