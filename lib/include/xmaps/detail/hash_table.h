@@ -5,8 +5,9 @@
 // byte-level Map (runtime sizes: KS = VS = 0). Mirrors kernel/bpf/hashtab.c.
 //
 // Layout
-//   buckets_   n_buckets = roundup_pow_of_two(max_entries) buckets of 8 bytes:
-//                struct Bucket { atomic<u32> head; OwnedLock lock; }
+//   buckets_   n_buckets = roundup_pow_of_two(max_entries) buckets of one 64-bit word:
+//                bits 0-31 head (element index or nulls marker), bit 32 lock,
+//                bits 33-63 version (bumped by every unlock that changed the chain)
 //   elements_  one Region of element slots, `stride_` bytes each:
 //                struct Elem {
 //                  atomic<u32> next;       // chain link: element index, or the nulls marker
@@ -27,6 +28,10 @@
 // be walking an element that is deleted and re-linked into another chain; it then ends on
 // another bucket's marker and restarts. The element's seq tells a reader that the element it
 // matched was rewritten under it (then it retries), so a copy-out never returns a torn value.
+// A reader accepts a miss only if the bucket word was unlocked and unchanged across its walk:
+// otherwise a key being replaced (new element linked at the head, old one unlinked behind a
+// reader already past the head) could be reported absent although it never was. (The kernel
+// has that window; xmaps closes it, so lookups of a present key always find it.)
 //
 // Concurrency
 //   lookups (find, copy, get_next_key): no lock, no shared write; they may retry while a
@@ -80,9 +85,69 @@ struct ElemHeader {
 };
 static_assert(sizeof(ElemHeader) == 16);
 
-struct Bucket {
-  std::atomic<std::uint32_t> head;  // first element or nulls marker; written under `lock`
-  OwnedLock lock;
+// The thread's held bucket lock, for the re-entry check (a thread holds at most one at a time).
+inline const void*& held_bucket() noexcept {
+  thread_local const void* held = nullptr;
+  return held;
+}
+
+// A chain head, its lock and its version in one word, so that a reader can tell with one load
+// whether a writer changed (or is changing) the chain since it started walking.
+class Bucket {
+ public:
+  static constexpr std::uint64_t kHeadMask = 0xffffffffULL;
+  static constexpr std::uint64_t kLockBit = 1ULL << 32;
+  static constexpr std::uint64_t kVersionUnit = 1ULL << 33;
+
+  static std::uint32_t head_of(std::uint64_t w) noexcept { return static_cast<std::uint32_t>(w & kHeadMask); }
+  static bool locked(std::uint64_t w) noexcept { return (w & kLockBit) != 0; }
+
+  // Single-threaded construction.
+  void init(std::uint32_t nulls) noexcept { word_.store(nulls, std::memory_order_relaxed); }
+
+  // A1: pairs with R1 (set_head_locked) and R7 (unlock): the chain and elements it names are
+  // visible.
+  [[nodiscard]] std::uint64_t snapshot() const noexcept { return word_.load(std::memory_order_acquire); }
+
+  // Takes the lock; false (nothing taken) if the calling thread holds it already.
+  [[nodiscard]] bool lock() noexcept {
+    if (held_bucket() == this) return false;
+    Backoff backoff;
+    for (;;) {
+      // Relaxed: picks the CAS's expected value; the CAS orders.
+      std::uint64_t w = word_.load(std::memory_order_relaxed);
+      // Acquire: A7, pairs with R7 in unlock(): the previous holder's writes are visible.
+      if (!locked(w) && word_.compare_exchange_weak(w, w | kLockBit, std::memory_order_acquire,
+                                                    std::memory_order_relaxed)) {
+        held_bucket() = this;
+        return true;
+      }
+      backoff.pause();
+    }
+  }
+
+  // Drops the lock; `changed` bumps the version so that concurrent misses re-walk.
+  void unlock(bool changed) noexcept {
+    held_bucket() = nullptr;
+    // Relaxed: the lock holder is the only writer of the word.
+    const std::uint64_t w = word_.load(std::memory_order_relaxed);
+    // R7: pairs with A7 in lock() and A1 in snapshot().
+    word_.store(((changed ? w + kVersionUnit : w) & ~kLockBit), std::memory_order_release);
+  }
+
+  // Caller holds the lock: the head cannot change under it.
+  [[nodiscard]] std::uint32_t head_locked() const noexcept {
+    return head_of(word_.load(std::memory_order_relaxed));
+  }
+  void set_head_locked(std::uint32_t i) noexcept {
+    const std::uint64_t w = word_.load(std::memory_order_relaxed);
+    // R1: pairs with A1 in snapshot(); publishes a new head element's contents.
+    word_.store((w & ~kHeadMask) | i, std::memory_order_release);
+  }
+
+ private:
+  // Written under the lock bit (and by the CAS that sets it); read by lock-free walkers.
+  std::atomic<std::uint64_t> word_{0};
 };
 static_assert(sizeof(Bucket) == 8);
 
@@ -134,7 +199,7 @@ class HashTable {
     buckets_ = std::make_unique<Bucket[]>(n_buckets_);
     for (std::uint32_t b = 0; b < n_buckets_; ++b) {
       // Relaxed: construction is single-threaded; publication of the table orders it.
-      buckets_[b].head.store(kNullsBit | b, std::memory_order_relaxed);
+      buckets_[b].init(kNullsBit | b);
     }
     elements_ = Region(static_cast<std::size_t>(capacity_) * stride_, cfg.prealloc);
     if (cfg.percpu) {
@@ -199,7 +264,7 @@ class HashTable {
     std::uint32_t longest = 0;
     for (std::uint32_t b = 0; b < n_buckets_; ++b) {
       std::uint32_t n = 0;
-      for (std::uint32_t i = head_locked(buckets_[b]); (i & kNullsBit) == 0; i = next_locked(i)) ++n;
+      for (std::uint32_t i = buckets_[b].head_locked(); (i & kNullsBit) == 0; i = next_locked(i)) ++n;
       longest = std::max(longest, n);
     }
     return longest;
@@ -218,9 +283,11 @@ class HashTable {
   [[nodiscard]] std::uint32_t find(const void* key, std::uint32_t hash,
                                    std::uint32_t* seq_out = nullptr) const noexcept {
     const std::uint32_t b = hash & bucket_mask_;
+    const Bucket& bucket = buckets_[b];
+    Backoff backoff;
     for (;;) {
-      // A1: pairs with R1 in link_head_locked(): the element's contents are visible.
-      std::uint32_t i = buckets_[b].head.load(std::memory_order_acquire);
+      const std::uint64_t w = bucket.snapshot();  // A1
+      std::uint32_t i = Bucket::head_of(w);
       bool restart = false;
       while ((i & kNullsBit) == 0) {
         const ElemHeader& h = header(i);
@@ -244,8 +311,13 @@ class HashTable {
         // A1': pairs with R1 (a new head's link) and R4 (unlink): the next element is published.
         i = h.next.load(std::memory_order_acquire);
       }
-      if (!restart && (i & ~kNullsBit) == b) return kNoElem;
-      // Ended on another bucket's marker: an element moved under us. Walk again.
+      // A miss stands if we ended on our own marker and the chain was neither changed nor
+      // being changed meanwhile (the walk's acquire loads keep this reload after them).
+      if (!restart && (i & ~kNullsBit) == b && !Bucket::locked(w) && bucket.snapshot() == w) {
+        return kNoElem;
+      }
+      // Otherwise an element moved under us, or a writer is in the chain: walk again.
+      backoff.pause();
     }
   }
 
@@ -283,7 +355,7 @@ class HashTable {
       }
       for (std::size_t j = 0; j < m; ++j) {
         // Relaxed: only a prefetch address; find() reloads the head with acquire.
-        const std::uint32_t h = buckets_[hashes[j] & bucket_mask_].head.load(std::memory_order_relaxed);
+        const std::uint32_t h = Bucket::head_of(buckets_[hashes[j] & bucket_mask_].snapshot());
         if ((h & kNullsBit) == 0) __builtin_prefetch(elem(h));
       }
       for (std::size_t j = 0; j < m; ++j) {
@@ -323,8 +395,7 @@ class HashTable {
     }
     for (std::uint32_t b = start; b < n_buckets_; ++b) {
       for (;;) {
-        // Acquire: A1 (see find()).
-        const std::uint32_t i = buckets_[b].head.load(std::memory_order_acquire);
+        const std::uint32_t i = Bucket::head_of(buckets_[b].snapshot());  // A1
         if ((i & kNullsBit) != 0) break;
         if (copy_key(i, next_key)) return Errc::ok;
       }
@@ -342,29 +413,28 @@ class HashTable {
     if (flags > static_cast<std::uint64_t>(UpdateFlag::exist)) return Errc::invalid;
     const std::uint32_t hash = hash_of<KS>(key);
     Bucket& b = buckets_[hash & bucket_mask_];
-    const std::uint32_t me = thread_token();
     for (;;) {
-      if (!b.lock.lock(me)) return Errc::busy;
+      if (!b.lock()) return Errc::busy;
       const std::uint32_t old = find_locked<KS>(b, key, hash);
       if (old != kNoElem && flags == static_cast<std::uint64_t>(UpdateFlag::no_exist)) {
-        b.lock.unlock();
+        b.unlock(false);
         return Errc::exists;
       }
       if (old == kNoElem && flags == static_cast<std::uint64_t>(UpdateFlag::exist)) {
-        b.lock.unlock();
+        b.unlock(false);
         return Errc::not_found;
       }
-      if (cfg_.percpu && old != kNoElem) {  // per-CPU: in place
+      if (cfg_.percpu && old != kNoElem) {  // per-CPU: in place; the chain does not change
         write_begin(old);
         write_values<VS>(old, value, side, stride, /*fresh=*/false);
         write_end(old);
-        b.lock.unlock();
+        b.unlock(false);
         return Errc::ok;
       }
       const int cpu = current_cpu();
       Taken fresh = old != kNoElem ? take_for_replace(cpu) : take_free(cpu);
       if (fresh.idx == kNoElem) {
-        b.lock.unlock();
+        b.unlock(false);
         if (fresh.retry) {  // NO_PREALLOC: every spare slot is waiting out a grace period
           // A caller inside a read section cannot wait for one: out of memory, as the kernel's
           // allocator can be under churn.
@@ -382,7 +452,7 @@ class HashTable {
       write_end(fresh.idx);
       link_head_locked(b, fresh.idx);
       if (old != kNoElem) unlink_locked(b, old);
-      b.lock.unlock();
+      b.unlock(true);
       if (old != kNoElem) {
         give_back_replaced(old, fresh, cpu);
       } else if (cfg_.prealloc) {  // NO_PREALLOC counted the element in take_free()
@@ -399,15 +469,15 @@ class HashTable {
                            std::size_t stride = 0) noexcept {
     const std::uint32_t hash = hash_of<KS>(key);
     Bucket& b = buckets_[hash & bucket_mask_];
-    if (!b.lock.lock(thread_token())) return Errc::busy;
+    if (!b.lock()) return Errc::busy;
     const std::uint32_t i = find_locked<KS>(b, key, hash);
     if (i == kNoElem) {
-      b.lock.unlock();
+      b.unlock(false);
       return Errc::not_found;
     }
     if (out != nullptr) read_value<VS>(i, out, side, stride);
     unlink_locked(b, i);
-    b.lock.unlock();
+    b.unlock(true);
     free_elem(i);
     return Errc::ok;
   }
@@ -425,23 +495,22 @@ class HashTable {
                                   unsigned char* values, bool do_delete) noexcept {
     count = 0;
     if (batch >= n_buckets_) return Errc::not_found;
-    const std::uint32_t me = thread_token();
     const std::size_t vsize = user_value_size();
     for (;;) {
       Bucket& b = buckets_[batch];
-      // Acquire: A1 (see find()); an empty bucket is skipped without its lock.
-      if ((b.head.load(std::memory_order_acquire) & kNullsBit) == 0) {
-        if (!b.lock.lock(me)) return Errc::busy;
+      // An empty bucket is skipped without its lock (A1).
+      if ((Bucket::head_of(b.snapshot()) & kNullsBit) == 0) {
+        if (!b.lock()) return Errc::busy;
         std::uint32_t in_bucket = 0;
-        for (std::uint32_t i = head_locked(b); (i & kNullsBit) == 0; i = next_locked(i)) {
+        for (std::uint32_t i = b.head_locked(); (i & kNullsBit) == 0; i = next_locked(i)) {
           ++in_bucket;
         }
         if (in_bucket > max_count - count) {
-          b.lock.unlock();
+          b.unlock(false);
           return count == 0 ? Errc::no_space : Errc::ok;
         }
         std::uint32_t to_free = kNoElem;  // chained through free_next, freed after unlock
-        for (std::uint32_t i = head_locked(b); (i & kNullsBit) == 0;) {
+        for (std::uint32_t i = b.head_locked(); (i & kNullsBit) == 0;) {
           const std::uint32_t nx = next_locked(i);
           load_bytes(keys + static_cast<std::size_t>(count) * cfg_.key_size, key_words(i), cfg_.key_size);
           read_value(i, values + static_cast<std::size_t>(count) * vsize, Side::user, 0);
@@ -453,7 +522,7 @@ class HashTable {
           }
           i = nx;
         }
-        b.lock.unlock();
+        b.unlock(do_delete && in_bucket > 0);
         while (to_free != kNoElem) {
           const std::uint32_t nx = header(to_free).free_next;
           free_elem(to_free);
@@ -493,9 +562,6 @@ class HashTable {
   }
 
   // Caller holds the bucket lock: links are stable, relaxed loads suffice.
-  static std::uint32_t head_locked(const Bucket& b) noexcept {
-    return b.head.load(std::memory_order_relaxed);
-  }
   [[nodiscard]] std::uint32_t next_locked(std::uint32_t i) const noexcept {
     return header(i).next.load(std::memory_order_relaxed);
   }
@@ -503,7 +569,7 @@ class HashTable {
   template <std::size_t KS = 0>
   [[nodiscard]] std::uint32_t find_locked(const Bucket& b, const void* key,
                                           std::uint32_t hash) const noexcept {
-    for (std::uint32_t i = head_locked(b); (i & kNullsBit) == 0; i = next_locked(i)) {
+    for (std::uint32_t i = b.head_locked(); (i & kNullsBit) == 0; i = next_locked(i)) {
       // Relaxed: the element is linked in our locked bucket, so nobody rewrites it.
       if (header(i).hash.load(std::memory_order_relaxed) == hash &&
           equal_bytes<KS>(key_words(i), key, cfg_.key_size)) {
@@ -516,21 +582,21 @@ class HashTable {
   // Caller holds the bucket lock.
   void link_head_locked(Bucket& b, std::uint32_t i) noexcept {
     // Release: R4', a walker that still holds i from an earlier life follows a published link.
-    header(i).next.store(head_locked(b), std::memory_order_release);
-    // R1: pairs with A1 in find(); publishes the element's contents with the link.
-    b.head.store(i, std::memory_order_release);
+    header(i).next.store(b.head_locked(), std::memory_order_release);
+    b.set_head_locked(i);  // R1: publishes the element's contents with the link
   }
 
   // Caller holds the bucket lock. i's own link is left as it is, so a walker standing on i
   // still reaches the rest of the chain (hlist_nulls_del_rcu).
   void unlink_locked(Bucket& b, std::uint32_t i) noexcept {
-    std::atomic<std::uint32_t>* link = &b.head;
-    // Relaxed loads: under the bucket lock.
-    while (link->load(std::memory_order_relaxed) != i) {
-      link = &header(link->load(std::memory_order_relaxed)).next;
+    if (b.head_locked() == i) {
+      b.set_head_locked(next_locked(i));
+      return;
     }
+    std::uint32_t prev = b.head_locked();
+    while (next_locked(prev) != i) prev = next_locked(prev);
     // R4: pairs with A1' in find(); the successor was published when it was linked.
-    link->store(next_locked(i), std::memory_order_release);
+    header(prev).next.store(next_locked(i), std::memory_order_release);
   }
 
   // Seqlock writer side; the element has a single writer (bucket lock or ownership).

@@ -1,16 +1,12 @@
 // SPDX-License-Identifier: MIT
 //
-// The two small locks xmaps uses, in the kernel's style (raw spinlocks; critical sections are a
-// few dozen instructions):
-//   Spinlock    test-and-test-and-set lock for per-CPU lists. Waiters spin with a pause and
-//               yield after a while, because on a 2-core box the holder may be descheduled.
-//   OwnedLock   a 32-bit lock word that records its holder's thread token, so that a thread
-//               re-entering a lock it already holds gets Errc::busy instead of deadlocking (the
-//               kernel's map_locked re-entry check returns -EBUSY for the same reason).
+// Spinlock: a test-and-test-and-set lock for per-CPU lists, in the kernel's style (raw
+// spinlocks; critical sections are a few dozen instructions). Waiters spin with a pause and
+// yield after a while (Backoff), because on a 2-core box the holder may be descheduled.
+// (Hash buckets carry their own lock bit: see Bucket in hash_table.h.)
 #pragma once
 
 #include <atomic>
-#include <cstdint>
 #include <thread>
 
 #if defined(__x86_64__) || defined(__i386__)
@@ -62,43 +58,6 @@ class Spinlock {
 
  private:
   std::atomic<bool> locked_{false};
-};
-
-// A small non-zero token per thread, used as the OwnedLock holder id.
-inline std::uint32_t thread_token() noexcept {
-  static std::atomic<std::uint32_t> next{1};
-  // Relaxed: tokens only need to be distinct, not ordered.
-  thread_local const std::uint32_t token = [] {
-    std::uint32_t t = 0;
-    while (t == 0) t = next.fetch_add(1, std::memory_order_relaxed);  // skip 0 after a wrap
-    return t;
-  }();
-  return token;
-}
-
-class OwnedLock {
- public:
-  // Takes the lock. Returns false (and takes nothing) if the calling thread already holds it.
-  [[nodiscard]] bool lock(std::uint32_t me) noexcept {
-    Backoff backoff;
-    for (;;) {
-      std::uint32_t expected = 0;
-      // Acquire: A1, pairs with R1 in unlock().
-      if (owner_.compare_exchange_weak(expected, me, std::memory_order_acquire,
-                                       std::memory_order_relaxed)) {
-        return true;
-      }
-      // Relaxed: a thread only ever finds its own token here if it stored it itself.
-      if (expected == me) return false;
-      while (owner_.load(std::memory_order_relaxed) != 0) backoff.pause();
-    }
-  }
-  // R1: pairs with A1 in lock().
-  void unlock() noexcept { owner_.store(0, std::memory_order_release); }
-
- private:
-  // 0 = free, else the holder's thread_token(). Written by lockers, read by waiters.
-  std::atomic<std::uint32_t> owner_{0};
 };
 
 }  // namespace xmaps::detail
