@@ -27,8 +27,9 @@ void* operator new(std::size_t n) {
   if (void* p = std::malloc(n == 0 ? 1 : n)) return p;
   throw std::bad_alloc();
 }
-void operator delete(void* p) noexcept { std::free(p); }
-void operator delete(void* p, std::size_t /*n*/) noexcept { std::free(p); }
+// Out of line: inlined into callers, GCC cannot tell this free() from a mismatched one.
+[[gnu::noinline]] void operator delete(void* p) noexcept { std::free(p); }
+[[gnu::noinline]] void operator delete(void* p, std::size_t /*n*/) noexcept { std::free(p); }
 
 namespace {
 

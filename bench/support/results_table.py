@@ -7,14 +7,14 @@ Usage: results_table.py RESULTS.json
 Reads the median aggregates (--benchmark_repetitions=N with N > 1) and prints, per key type and
 thread count, median ns per item (1e9 / items_per_second: for 2 threads the aggregate rate, so
 wall time per item) for every peer x case x size, then the ratio peer / xmaps for the cases both
-have (> 1: xmaps is faster). Errors (skipped benchmarks) are printed with their message.
+have (> 1: xmaps is faster), the runs whose repetitions varied by more than 10% (coefficient
+of variation of real time), and errors (skipped benchmarks) with their message.
 """
 import json
 import re
 import sys
 from collections import defaultdict
 
-NAME = re.compile(r"^BM_([A-Z][a-z]+)([A-Za-z]+)<(\w+)>/(\d+)/real_time/threads:(\d+)$")
 PEERS = ["Xmaps", "Dpdk", "Absl", "Cuckoo", "Tbb", "Urcu", "Cds", "StdMutex"]
 CASES = ["LookupHit", "LookupMiss", "LookupCopyHit", "LookupManyHit", "LookupBulkHit", "Update",
          "InsertErase"]
@@ -36,6 +36,7 @@ def main(path):
     with open(path) as f:
         data = json.load(f)
     ns = {}        # (peer, case, key, size, threads) -> median ns/item
+    cv = {}        # run name -> coefficient of variation of real time over the repetitions
     errors = {}
     for b in data["benchmarks"]:
         run = b.get("run_name", b["name"])
@@ -50,6 +51,8 @@ def main(path):
         if b.get("error_occurred"):
             errors[k] = b.get("error_message", "error")
             continue
+        if b.get("aggregate_name") == "cv":
+            cv[run] = b["real_time"]
         if b.get("aggregate_name") != "median":
             continue
         ns[k] = 1e9 / b["items_per_second"]
@@ -98,6 +101,11 @@ def main(path):
                     label = case if case == xcase else f"{case} (vs {xcase})"
                     print(f"| {peer} | {label} | " + " | ".join(c or "–" for c in cells) + " |")
             print()
+    noisy = sorted(((v, n) for n, v in cv.items() if v > 0.10), reverse=True)
+    print(f"#### Coefficient of variation > 10% over the repetitions ({len(noisy)} of {len(cv)})\n")
+    for v, n in noisy:
+        print(f"- {n}: {100 * v:.0f}%")
+    print()
     if errors:
         print("#### Benchmarks that reported an error\n")
         for k, msg in sorted(errors.items()):

@@ -3,20 +3,25 @@
 
 #include <urcu-bp.h>
 
+#include <atomic>
 #include <new>
 
 namespace xmaps::detail {
 
 namespace {
+// One deferred call. liburcu passes the node to its call_rcu thread through its own queue,
+// which ThreadSanitizer does not see; `fn` carries the hand-off order instead.
 struct DeferNode {
   rcu_head head;  // first member: the callback casts back from it
-  RcuCallback fn;
+  std::atomic<RcuCallback> fn;
   void* arg;
 };
 
 void run_deferred(rcu_head* head) {
   auto* node = reinterpret_cast<DeferNode*>(head);
-  node->fn(node->arg);
+  // A8: pairs with R8 in rcu_defer(); arg and what it points to are visible.
+  const RcuCallback fn = node->fn.load(std::memory_order_acquire);
+  fn(node->arg);
   delete node;
 }
 }  // namespace
@@ -27,7 +32,8 @@ void rcu_enter() noexcept { urcu_bp_read_lock(); }
 void rcu_leave() noexcept { urcu_bp_read_unlock(); }
 
 void rcu_defer(RcuCallback fn, void* arg) {
-  auto* node = new DeferNode{{}, fn, arg};
+  auto* node = new DeferNode{{}, nullptr, arg};
+  node->fn.store(fn, std::memory_order_release);  // R8: pairs with A8 in run_deferred()
   urcu_bp_call_rcu(&node->head, run_deferred);
 }
 

@@ -104,9 +104,8 @@ class TypedHash {
   // Pointer into the element (see the header comment for its lifetime), or nullptr.
   // Lock-free; writes nothing shared.
   [[nodiscard]] V* lookup(const K& key) noexcept {
-    MaybeRcu rcu(!table_.config().prealloc);
-    const std::uint32_t i = table_.template find<sizeof(K)>(&key, table_.template hash_of<sizeof(K)>(&key));
-    return i == kNoElem ? nullptr : static_cast<V*>(table_.value_ptr(i, kPercpu ? current_cpu() : 0));
+    if (!table_.config().prealloc) [[unlikely]] return lookup_in_rcu(key);
+    return lookup_unguarded(key);
   }
 
   // A consistent copy of the value (current CPU's slot for per-CPU maps). Lock-free.
@@ -149,7 +148,7 @@ class TypedHash {
   // key; Errc::not_found after the last. Lock-free; concurrent updates may be seen or not.
   [[nodiscard]] Errc get_next_key(const K* key, K& next) const noexcept {
     MaybeRcu rcu(!table_.config().prealloc);
-    return table_.get_next_key(key, &next);
+    return table_.template get_next_key<sizeof(K)>(key, &next);
   }
 
   [[nodiscard]] std::uint32_t max_entries() const noexcept { return table_.config().max_entries; }
@@ -161,6 +160,16 @@ class TypedHash {
   [[nodiscard]] std::size_t approx_size() const noexcept { return table_.approx_size(); }
 
  protected:
+  [[nodiscard]] V* lookup_unguarded(const K& key) noexcept {
+    const std::uint32_t i = table_.template find<sizeof(K)>(&key, table_.template hash_of<sizeof(K)>(&key));
+    return i == kNoElem ? nullptr : static_cast<V*>(table_.value_ptr(i, kPercpu ? current_cpu() : 0));
+  }
+  // NO_PREALLOC: out of line, so the preallocated fast path stays free of calls.
+  [[gnu::noinline]] V* lookup_in_rcu(const K& key) noexcept {
+    MaybeRcu rcu(true);
+    return lookup_unguarded(key);
+  }
+
   HashTable table_;
 };
 

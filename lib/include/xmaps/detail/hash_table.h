@@ -62,6 +62,7 @@
 #include <memory>
 #include <random>
 #include <stdexcept>
+#include <type_traits>
 
 #include "xmaps/cpu.h"
 #include "xmaps/detail/cache_line.h"
@@ -77,13 +78,27 @@ namespace xmaps::detail {
 
 inline constexpr std::uint32_t kNullsBit = 1U << 31;
 
+// Plain integers (implicit-lifetime, so they may live in mmapped memory) accessed through
+// std::atomic_ref where threads share them.
 struct ElemHeader {
-  std::atomic<std::uint32_t> next;  // written under the bucket lock; read by lock-free walkers
-  std::atomic<std::uint32_t> seq;   // written by the element's single writer; read by readers
-  std::atomic<std::uint32_t> hash;  // written with seq odd; read by walkers
-  std::uint32_t free_next;          // free-list link: only under the free-list lock
+  std::uint32_t next;       // written under the bucket lock; read by lock-free walkers
+  std::uint32_t seq;        // written by the element's single writer; read by readers
+  std::uint32_t hash;       // written with seq odd; read by walkers
+  std::uint32_t free_next;  // free-list link: only under the free-list lock
+
+  [[nodiscard]] std::atomic_ref<std::uint32_t> next_ref() const noexcept {
+    return std::atomic_ref<std::uint32_t>(const_cast<std::uint32_t&>(next));
+  }
+  [[nodiscard]] std::atomic_ref<std::uint32_t> seq_ref() const noexcept {
+    return std::atomic_ref<std::uint32_t>(const_cast<std::uint32_t&>(seq));
+  }
+  [[nodiscard]] std::atomic_ref<std::uint32_t> hash_ref() const noexcept {
+    return std::atomic_ref<std::uint32_t>(const_cast<std::uint32_t&>(hash));
+  }
 };
 static_assert(sizeof(ElemHeader) == 16);
+static_assert(std::is_trivially_default_constructible_v<ElemHeader> &&
+              std::is_trivially_destructible_v<ElemHeader>);  // may live in a Region uncreated
 
 // The thread's held bucket lock, for the re-entry check (a thread holds at most one at a time).
 inline const void*& held_bucket() noexcept {
@@ -103,11 +118,11 @@ class Bucket {
   static bool locked(std::uint64_t w) noexcept { return (w & kLockBit) != 0; }
 
   // Single-threaded construction.
-  void init(std::uint32_t nulls) noexcept { word_.store(nulls, std::memory_order_relaxed); }
+  void init(std::uint32_t nulls) noexcept { ref().store(nulls, std::memory_order_relaxed); }
 
   // A1: pairs with R1 (set_head_locked) and R7 (unlock): the chain and elements it names are
   // visible.
-  [[nodiscard]] std::uint64_t snapshot() const noexcept { return word_.load(std::memory_order_acquire); }
+  [[nodiscard]] std::uint64_t snapshot() const noexcept { return ref().load(std::memory_order_acquire); }
 
   // Takes the lock; false (nothing taken) if the calling thread holds it already.
   [[nodiscard]] bool lock() noexcept {
@@ -115,9 +130,9 @@ class Bucket {
     Backoff backoff;
     for (;;) {
       // Relaxed: picks the CAS's expected value; the CAS orders.
-      std::uint64_t w = word_.load(std::memory_order_relaxed);
+      std::uint64_t w = ref().load(std::memory_order_relaxed);
       // Acquire: A7, pairs with R7 in unlock(): the previous holder's writes are visible.
-      if (!locked(w) && word_.compare_exchange_weak(w, w | kLockBit, std::memory_order_acquire,
+      if (!locked(w) && ref().compare_exchange_weak(w, w | kLockBit, std::memory_order_acquire,
                                                     std::memory_order_relaxed)) {
         held_bucket() = this;
         return true;
@@ -130,26 +145,32 @@ class Bucket {
   void unlock(bool changed) noexcept {
     held_bucket() = nullptr;
     // Relaxed: the lock holder is the only writer of the word.
-    const std::uint64_t w = word_.load(std::memory_order_relaxed);
+    const std::uint64_t w = ref().load(std::memory_order_relaxed);
     // R7: pairs with A7 in lock() and A1 in snapshot().
-    word_.store(((changed ? w + kVersionUnit : w) & ~kLockBit), std::memory_order_release);
+    ref().store(((changed ? w + kVersionUnit : w) & ~kLockBit), std::memory_order_release);
   }
 
   // Caller holds the lock: the head cannot change under it.
   [[nodiscard]] std::uint32_t head_locked() const noexcept {
-    return head_of(word_.load(std::memory_order_relaxed));
+    return head_of(ref().load(std::memory_order_relaxed));
   }
   void set_head_locked(std::uint32_t i) noexcept {
-    const std::uint64_t w = word_.load(std::memory_order_relaxed);
+    const std::uint64_t w = ref().load(std::memory_order_relaxed);
     // R1: pairs with A1 in snapshot(); publishes a new head element's contents.
-    word_.store((w & ~kHeadMask) | i, std::memory_order_release);
+    ref().store((w & ~kHeadMask) | i, std::memory_order_release);
   }
 
  private:
-  // Written under the lock bit (and by the CAS that sets it); read by lock-free walkers.
-  std::atomic<std::uint64_t> word_{0};
+  [[nodiscard]] std::atomic_ref<std::uint64_t> ref() const noexcept {
+    return std::atomic_ref<std::uint64_t>(const_cast<std::uint64_t&>(word_));
+  }
+  // Written under the lock bit (and by the CAS that sets it); read by lock-free walkers. A plain
+  // integer behind atomic_ref, so buckets can live in a (huge-page) Region.
+  std::uint64_t word_;
 };
 static_assert(sizeof(Bucket) == 8);
+static_assert(std::is_trivially_default_constructible_v<Bucket> &&
+              std::is_trivially_destructible_v<Bucket>);
 
 struct HashConfig {
   std::uint32_t key_size = 0;
@@ -196,7 +217,8 @@ class HashTable {
                              : static_cast<std::uint32_t>(std::min<std::uint64_t>(
                                    2ULL * cfg.max_entries + static_cast<std::uint64_t>(ncpus_),
                                    (1ULL << 31) - 1));
-    buckets_ = std::make_unique<Bucket[]>(n_buckets_);
+    bucket_region_ = Region(static_cast<std::size_t>(n_buckets_) * sizeof(Bucket), /*commit=*/true);
+    buckets_ = reinterpret_cast<Bucket*>(bucket_region_.data());
     for (std::uint32_t b = 0; b < n_buckets_; ++b) {
       // Relaxed: construction is single-threaded; publication of the table orders it.
       buckets_[b].init(kNullsBit | b);
@@ -292,16 +314,16 @@ class HashTable {
       while ((i & kNullsBit) == 0) {
         const ElemHeader& h = header(i);
         // A2: pairs with R2/R3 in write_begin/write_end: see words.h for the seqlock protocol.
-        const std::uint32_t s1 = h.seq.load(std::memory_order_acquire);
+        const std::uint32_t s1 = h.seq_ref().load(std::memory_order_acquire);
         if ((s1 & 1U) != 0) {  // being rewritten: wait for the writer, then walk again
           spin_pause();
           restart = true;
           break;
         }
         // Acquire: part of the seqlock read (keeps the seq re-check below after it).
-        if (h.hash.load(std::memory_order_acquire) == hash && equal_bytes<KS>(key_words(i), key, cfg_.key_size)) {
+        if (h.hash_ref().load(std::memory_order_acquire) == hash && equal_bytes<KS>(key_words(i), key, cfg_.key_size)) {
           // Relaxed: ordered after the acquire loads above; detects a rewrite during the compare.
-          if (h.seq.load(std::memory_order_relaxed) == s1) {
+          if (h.seq_ref().load(std::memory_order_relaxed) == s1) {
             if (seq_out != nullptr) *seq_out = s1;
             return i;
           }
@@ -309,7 +331,7 @@ class HashTable {
           break;
         }
         // A1': pairs with R1 (a new head's link) and R4 (unlink): the next element is published.
-        i = h.next.load(std::memory_order_acquire);
+        i = h.next_ref().load(std::memory_order_acquire);
       }
       // A miss stands if we ended on our own marker and the chain was neither changed nor
       // being changed meanwhile (the walk's acquire loads keep this reload after them).
@@ -335,7 +357,7 @@ class HashTable {
       if (i == kNoElem) return Errc::not_found;
       read_value<VS>(i, out, side, stride);
       // Relaxed: ordered after read_value's acquire loads (words.h).
-      if (header(i).seq.load(std::memory_order_relaxed) == s1) return Errc::ok;
+      if (header(i).seq_ref().load(std::memory_order_relaxed) == s1) return Errc::ok;
     }
   }
 
@@ -373,20 +395,21 @@ class HashTable {
   }
 
   // BPF_MAP_GET_NEXT_KEY. NO_PREALLOC callers hold an RCU read section.
+  template <std::size_t KS = 0>
   Errc get_next_key(const void* key, void* next_key) const noexcept {
     std::uint32_t start = 0;
     if (key != nullptr) {
-      const std::uint32_t hash = hash_of(key);
+      const std::uint32_t hash = hash_of<KS>(key);
       for (;;) {
         std::uint32_t s1 = 0;
-        const std::uint32_t i = find(key, hash, &s1);
+        const std::uint32_t i = find<KS>(key, hash, &s1);
         if (i == kNoElem) break;  // a missing key restarts from the first bucket
         // Acquire: A1' (see find()).
-        const std::uint32_t nx = header(i).next.load(std::memory_order_acquire);
+        const std::uint32_t nx = header(i).next_ref().load(std::memory_order_acquire);
         // Relaxed: ordered after the acquire above; the link must belong to the matched element.
-        if (header(i).seq.load(std::memory_order_relaxed) != s1) continue;
+        if (header(i).seq_ref().load(std::memory_order_relaxed) != s1) continue;
         if ((nx & kNullsBit) == 0) {
-          if (copy_key(nx, next_key)) return Errc::ok;
+          if (copy_key<KS>(nx, next_key)) return Errc::ok;
           continue;  // the next element was recycled while we read it: look again
         }
         start = (hash & bucket_mask_) + 1;
@@ -397,7 +420,7 @@ class HashTable {
       for (;;) {
         const std::uint32_t i = Bucket::head_of(buckets_[b].snapshot());  // A1
         if ((i & kNullsBit) != 0) break;
-        if (copy_key(i, next_key)) return Errc::ok;
+        if (copy_key<KS>(i, next_key)) return Errc::ok;
       }
     }
     return Errc::not_found;
@@ -446,7 +469,7 @@ class HashTable {
       }
       write_begin(fresh.idx);
       // Release: a word of the seqlock write (words.h).
-      header(fresh.idx).hash.store(hash, std::memory_order_release);
+      header(fresh.idx).hash_ref().store(hash, std::memory_order_release);
       store_bytes<KS>(key_words(fresh.idx), key, cfg_.key_size);
       write_values<VS>(fresh.idx, value, side, stride, /*fresh=*/true);
       write_end(fresh.idx);
@@ -563,7 +586,7 @@ class HashTable {
 
   // Caller holds the bucket lock: links are stable, relaxed loads suffice.
   [[nodiscard]] std::uint32_t next_locked(std::uint32_t i) const noexcept {
-    return header(i).next.load(std::memory_order_relaxed);
+    return header(i).next_ref().load(std::memory_order_relaxed);
   }
 
   template <std::size_t KS = 0>
@@ -571,7 +594,7 @@ class HashTable {
                                           std::uint32_t hash) const noexcept {
     for (std::uint32_t i = b.head_locked(); (i & kNullsBit) == 0; i = next_locked(i)) {
       // Relaxed: the element is linked in our locked bucket, so nobody rewrites it.
-      if (header(i).hash.load(std::memory_order_relaxed) == hash &&
+      if (header(i).hash_ref().load(std::memory_order_relaxed) == hash &&
           equal_bytes<KS>(key_words(i), key, cfg_.key_size)) {
         return i;
       }
@@ -582,7 +605,7 @@ class HashTable {
   // Caller holds the bucket lock.
   void link_head_locked(Bucket& b, std::uint32_t i) noexcept {
     // Release: R4', a walker that still holds i from an earlier life follows a published link.
-    header(i).next.store(b.head_locked(), std::memory_order_release);
+    header(i).next_ref().store(b.head_locked(), std::memory_order_release);
     b.set_head_locked(i);  // R1: publishes the element's contents with the link
   }
 
@@ -596,19 +619,19 @@ class HashTable {
     std::uint32_t prev = b.head_locked();
     while (next_locked(prev) != i) prev = next_locked(prev);
     // R4: pairs with A1' in find(); the successor was published when it was linked.
-    header(prev).next.store(next_locked(i), std::memory_order_release);
+    header(prev).next_ref().store(next_locked(i), std::memory_order_release);
   }
 
   // Seqlock writer side; the element has a single writer (bucket lock or ownership).
   void write_begin(std::uint32_t i) noexcept {
     ElemHeader& h = header(i);
     // Relaxed: R2, the words' release stores that follow keep this store before them (words.h).
-    h.seq.store(h.seq.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
+    h.seq_ref().store(h.seq_ref().load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
   }
   void write_end(std::uint32_t i) noexcept {
     ElemHeader& h = header(i);
     // R3: pairs with A2 in find(); the element is stable again.
-    h.seq.store(h.seq.load(std::memory_order_relaxed) + 1, std::memory_order_release);
+    h.seq_ref().store(h.seq_ref().load(std::memory_order_relaxed) + 1, std::memory_order_release);
   }
 
   template <std::size_t VS = 0>
@@ -651,16 +674,17 @@ class HashTable {
   }
 
   // Copies element i's key if it is stable throughout; false if it was rewritten meanwhile.
+  template <std::size_t KS = 0>
   bool copy_key(std::uint32_t i, void* out) const noexcept {
     // Acquire: A2 (see find()).
-    const std::uint32_t s1 = header(i).seq.load(std::memory_order_acquire);
+    const std::uint32_t s1 = header(i).seq_ref().load(std::memory_order_acquire);
     if ((s1 & 1U) != 0) {
       spin_pause();
       return false;
     }
-    load_bytes(out, key_words(i), cfg_.key_size);
+    load_bytes<KS>(out, key_words(i), cfg_.key_size);
     // Relaxed: ordered after load_bytes' acquire loads (words.h).
-    return header(i).seq.load(std::memory_order_relaxed) == s1;
+    return header(i).seq_ref().load(std::memory_order_relaxed) == s1;
   }
 
   // A free element for a new key. Caller holds the bucket lock (lock order: bucket -> list).
@@ -780,7 +804,8 @@ class HashTable {
   std::uint32_t seed_ = 0;
   std::uint32_t capacity_ = 0;  // element slots: max_entries (+ spares), or the NO_PREALLOC reserve
   bool has_spares_ = false;
-  std::unique_ptr<Bucket[]> buckets_;
+  Region bucket_region_;
+  Bucket* buckets_ = nullptr;  // n_buckets_ buckets in bucket_region_
   Region elements_;
   Region pcpu_;
   PerCpuFreelist<Link> freelist_;

@@ -23,12 +23,15 @@ inline void spin_pause() noexcept {
 #endif
 }
 
+// Out of line and cold, so that callers' fast paths do not save registers around a call.
+[[gnu::cold, gnu::noinline]] inline void yield_cpu() noexcept { std::this_thread::yield(); }
+
 // Spins with pause; every 64 rounds yields the CPU so a preempted holder can run.
 class Backoff {
  public:
   void pause() noexcept {
-    if (++rounds_ % 64 == 0) {
-      std::this_thread::yield();
+    if (++rounds_ % 64 == 0) [[unlikely]] {
+      yield_cpu();
     } else {
       spin_pause();
     }
