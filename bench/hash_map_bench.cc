@@ -31,21 +31,22 @@
 //
 // Command (Release build only; see bench/RESULTS.md for the full run):
 //   cmake --preset bench && cmake --build build/bench --target hash_map_bench
-//   build/bench/bench/hash_map_bench --benchmark_min_time=0.1 --benchmark_repetitions=3
+//   build/bench/bench/hash_map_bench --benchmark_min_time=0.2 --benchmark_repetitions=3
 //     --benchmark_report_aggregates_only=true   (one command line)
 //
 // main() is our own rather than benchmark_main: the DPDK EAL and the libcds runtime must be
 // set up once, before any benchmark thread exists, and torn down after the cached tables.
-#include <benchmark/benchmark.h>
-
+#include <array>
 #include <cstdint>
-#include <cstdio>
 #include <exception>
+#include <iostream>
 #include <memory>
 #include <mutex>
 #include <stdexcept>
 #include <string>
 #include <string_view>
+
+#include <benchmark/benchmark.h>
 
 #include "support/adapters.h"
 #include "support/keys.h"
@@ -55,9 +56,21 @@ namespace {
 
 using namespace xmaps_bench;
 
-enum class Case { lookup_hit, lookup_miss, lookup_copy_hit, lookup_many_hit, lookup_bulk_hit, update, insert_erase };
+enum class Case {
+  lookup_hit,
+  lookup_miss,
+  lookup_copy_hit,
+  lookup_many_hit,
+  lookup_bulk_hit,
+  update,
+  insert_erase
+};
 
 constexpr std::uint32_t kBulk = 32;  // keys per lookup_many / rte_hash_lookup_bulk_data call
+static_assert(XmapsPeer<std::uint32_t>::kBulk == kBulk);
+#if XMAPS_BENCH_HAVE_DPDK
+static_assert(DpdkPeer<std::uint32_t>::kBulk == kBulk);
+#endif
 
 // --- Shared setup: key streams per (key type, size), one table per (peer, key type, size). ---
 
@@ -129,7 +142,9 @@ Peer* table(std::uint32_t size, const KeyStreams<K>& keys, std::string& error) {
         }
       }
       for (std::size_t i = keys.live; i < n; ++i) {
-        if (!t->erase(keys.fill[i])) throw std::runtime_error("erase after fill failed");
+        if (!t->erase(keys.fill[i])) {
+          throw std::runtime_error("erase after fill failed");
+        }
       }
       s.table = std::move(t);
     } catch (const std::exception& e) {
@@ -144,8 +159,8 @@ Peer* table(std::uint32_t size, const KeyStreams<K>& keys, std::string& error) {
 
 template <class K>
 std::string label(std::string_view peer, std::uint32_t size, std::size_t fill) {
-  return std::string(peer) + " key=" + std::string(key_name<K>()) + " value=16B fill=" +
-         std::to_string(fill) + "/" + std::to_string(size) + " order=random";
+  return std::string(peer) + " key=" + std::string(key_name<K>()) +
+         " value=16B fill=" + std::to_string(fill) + "/" + std::to_string(size) + " order=random";
 }
 
 template <class Peer, class K, Case C>
@@ -171,8 +186,8 @@ void bm_hash(benchmark::State& state) {
   if constexpr (C == Case::lookup_hit || C == Case::lookup_miss || C == Case::lookup_copy_hit) {
     const K* const keys = (C == Case::lookup_miss ? ks.miss : ks.hit).data();
     for (auto _ : state) {
-      Value16 v;
-      bool found;
+      Value16 v;  // NOLINT(cppcoreguidelines-pro-type-member-init): read only after a hit
+      bool found = false;
       if constexpr (C == Case::lookup_copy_hit) {
         found = peer->lookup_copy(keys[i & mask], v);
       } else {
@@ -187,15 +202,15 @@ void bm_hash(benchmark::State& state) {
   } else if constexpr (C == Case::lookup_many_hit || C == Case::lookup_bulk_hit) {
     per_iteration = kBulk;
     const K* const keys = ks.hit.data();
-    Value16 out[kBulk];
-    Value16* escaped = out;
+    std::array<Value16, kBulk> out;  // NOLINT(cppcoreguidelines-pro-type-member-init)
+    Value16* escaped = out.data();
     benchmark::DoNotOptimize(escaped);  // the loop's stores to out[] are then observable
     for (auto _ : state) {
       // i is a multiple of kBulk and the stream length is too, so the 32 keys never wrap.
       if constexpr (C == Case::lookup_many_hit) {
-        hits += peer->lookup_many(&keys[i & mask], out);
+        hits += peer->lookup_many(&keys[i & mask], out.data());
       } else {
-        hits += peer->lookup_bulk(&keys[i & mask], out);
+        hits += peer->lookup_bulk(&keys[i & mask], out.data());
       }
       benchmark::ClobberMemory();
       i += kBulk;
@@ -218,15 +233,17 @@ void bm_hash(benchmark::State& state) {
     }
   }
 
-  const auto items = static_cast<std::int64_t>(state.iterations()) *
-                     static_cast<std::int64_t>(per_iteration);
+  const auto items =
+      static_cast<std::int64_t>(state.iterations()) * static_cast<std::int64_t>(per_iteration);
   state.SetItemsProcessed(items);
   if constexpr (C != Case::update && C != Case::insert_erase) {
-    state.counters["hit_rate"] = benchmark::Counter(
-        static_cast<double>(hits) / static_cast<double>(per_iteration),
-        benchmark::Counter::kAvgIterations);
+    state.counters["hit_rate"] =
+        benchmark::Counter(static_cast<double>(hits) / static_cast<double>(per_iteration),
+                           benchmark::Counter::kAvgIterations);
     const std::uint64_t expected = C == Case::lookup_miss ? 0 : static_cast<std::uint64_t>(items);
-    if (hits != expected) failures += 1;
+    if (hits != expected) {
+      failures += 1;
+    }
   }
   state.SetLabel(label<K>(Peer::describe(), size, ks.live));
   if (failures != 0) {
@@ -240,11 +257,14 @@ void bm_hash(benchmark::State& state) {
 
 template <class Peer, class K, Case C>
 void add(std::uint32_t size, std::string_view case_name) {
-  const std::string name =
-      "BM_" + std::string(Peer::kName) + std::string(case_name) + "<" + std::string(key_name<K>()) + ">";
-  benchmark::internal::Benchmark* b = benchmark::RegisterBenchmark(name.c_str(), bm_hash<Peer, K, C>);
+  const std::string name = "BM_" + std::string(Peer::kName) + std::string(case_name) + "<" +
+                           std::string(key_name<K>()) + ">";
+  benchmark::internal::Benchmark* b =
+      benchmark::RegisterBenchmark(name.c_str(), bm_hash<Peer, K, C>);
   b->Arg(size)->UseRealTime()->Threads(1);
-  if constexpr (Peer::kConcurrent) b->Threads(2);
+  if constexpr (Peer::kConcurrent) {
+    b->Threads(2);
+  }
 }
 
 template <template <class> class PeerT, class K>
@@ -252,13 +272,13 @@ void add_peer(std::uint32_t size) {
   using Peer = PeerT<K>;
   add<Peer, K, Case::lookup_hit>(size, "LookupHit");
   add<Peer, K, Case::lookup_miss>(size, "LookupMiss");
-  if constexpr (requires(Peer& p, const K& k, Value16& v) { p.lookup_copy(k, v); }) {
+  if constexpr (requires(Peer & p, const K& k, Value16& v) { p.lookup_copy(k, v); }) {
     add<Peer, K, Case::lookup_copy_hit>(size, "LookupCopyHit");
   }
-  if constexpr (requires(Peer& p, const K* k, Value16* v) { p.lookup_many(k, v); }) {
+  if constexpr (requires(Peer & p, const K* k, Value16* v) { p.lookup_many(k, v); }) {
     add<Peer, K, Case::lookup_many_hit>(size, "LookupManyHit");
   }
-  if constexpr (requires(Peer& p, const K* k, Value16* v) { p.lookup_bulk(k, v); }) {
+  if constexpr (requires(Peer & p, const K* k, Value16* v) { p.lookup_bulk(k, v); }) {
     add<Peer, K, Case::lookup_bulk_hit>(size, "LookupBulkHit");
   }
   add<Peer, K, Case::update>(size, "Update");
@@ -290,24 +310,30 @@ void add_all(std::uint32_t size) {
 }
 
 void register_all() {
-  constexpr std::uint32_t kSizes[] = {1U << 10, 1U << 16, 1U << 20};
-  for (const std::uint32_t size : kSizes) add_all<std::uint32_t>(size);
-  for (const std::uint32_t size : kSizes) add_all<Key16>(size);
+  constexpr std::array<std::uint32_t, 3> kSizes = {1U << 10, 1U << 16, 1U << 20};
+  for (const std::uint32_t size : kSizes) {
+    add_all<std::uint32_t>(size);
+  }
+  for (const std::uint32_t size : kSizes) {
+    add_all<Key16>(size);
+  }
 }
 
 }  // namespace
 
-int main(int argc, char** argv) {
+int main(int argc, char** argv) try {
   benchmark::Initialize(&argc, argv);
-  if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
+  if (benchmark::ReportUnrecognizedArguments(argc, argv)) {
+    return 1;
+  }
 #if XMAPS_BENCH_HAVE_CDS
   const CdsRuntime cds_runtime;
 #endif
 #if XMAPS_BENCH_HAVE_DPDK
   DpdkRuntime::init();
   if (!DpdkRuntime::ok()) {
-    std::fprintf(stderr, "hash_map_bench: DPDK benchmarks will be skipped: %s\n",
-                 DpdkRuntime::error().c_str());
+    std::cerr << "hash_map_bench: DPDK benchmarks will be skipped: " << DpdkRuntime::error()
+              << '\n';
   }
 #endif
   register_all();
@@ -318,4 +344,7 @@ int main(int argc, char** argv) {
   DpdkRuntime::cleanup();
 #endif
   return 0;
+} catch (const std::exception& e) {
+  std::cerr << "hash_map_bench: " << e.what() << '\n';
+  return 1;
 }

@@ -66,7 +66,8 @@ class StdMutexPeer {
   bool lookup(const K& k, Value16& out) {
     std::shared_lock lock(mu_);
     const auto it = map_.find(k);
-    if (it == map_.end()) return false;
+    if (it == map_.end())
+      return false;
     out = it->second;
     return true;
   }
@@ -102,7 +103,8 @@ class AbslPeer {
   bool insert(const K& k, const Value16& v) { return map_.try_emplace(k, v).second; }
   bool lookup(const K& k, Value16& out) const {
     const auto it = map_.find(k);
-    if (it == map_.end()) return false;
+    if (it == map_.end())
+      return false;
     out = it->second;
     return true;
   }
@@ -131,10 +133,13 @@ class TbbPeer {
 
   explicit TbbPeer(std::uint32_t max_entries) : map_(max_entries) {}
 
-  bool insert(const K& k, const Value16& v) { return map_.insert(std::pair<const K, Value16>(k, v)); }
+  bool insert(const K& k, const Value16& v) {
+    return map_.insert(std::pair<const K, Value16>(k, v));
+  }
   bool lookup(const K& k, Value16& out) const {
     typename Map::const_accessor acc;
-    if (!map_.find(acc, k)) return false;
+    if (!map_.find(acc, k))
+      return false;
     out = acc->second;
     return true;
   }

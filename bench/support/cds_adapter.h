@@ -18,7 +18,6 @@
 #include <cds/container/michael_map.h>
 #include <cds/gc/hp.h>
 #include <cds/init.h>
-
 #include <cstdint>
 #include <functional>
 #include <string>
@@ -60,10 +59,12 @@ class CdsPeer {
   class ThreadScope {
    public:
     ThreadScope() : owner_(!cds::threading::Manager::isThreadAttached()) {
-      if (owner_) cds::threading::Manager::attachThread();
+      if (owner_)
+        cds::threading::Manager::attachThread();
     }
     ~ThreadScope() {
-      if (owner_) cds::threading::Manager::detachThread();
+      if (owner_)
+        cds::threading::Manager::detachThread();
     }
     ThreadScope(const ThreadScope&) = delete;
     ThreadScope& operator=(const ThreadScope&) = delete;

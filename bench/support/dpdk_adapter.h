@@ -28,22 +28,24 @@
 // lcore id: ThreadScope registers non-EAL threads with rte_thread_register().
 #pragma once
 
-#include <rte_config.h>  // first, as pkg-config's -include rte_config.h would
-
-#include <rte_eal.h>
-#include <rte_errno.h>
-#include <rte_hash.h>
-#include <rte_lcore.h>
-#include <sched.h>
-
 #include <atomic>
 #include <bit>
 #include <cstdint>
+#include <sched.h>
 #include <stdexcept>
 #include <string>
 #include <string_view>
 #include <type_traits>
 #include <vector>
+
+// rte_config.h first, as pkg-config's `-include rte_config.h` would put it.
+// clang-format off
+#include <rte_config.h>
+#include <rte_eal.h>
+#include <rte_errno.h>
+#include <rte_hash.h>
+#include <rte_lcore.h>
+// clang-format on
 
 #include "support/keys.h"
 
@@ -54,16 +56,25 @@ class DpdkRuntime {
   // Initialises the EAL. Call once, from main(), before any benchmark thread exists.
   static void init() {
     State& s = state();
-    std::vector<std::string> args = {"xmaps_hash_map_bench", "--no-huge", "--no-pci",
-                                     "--no-shconf", "--no-telemetry", "-l", "0-1", "-m", "256",
+    std::vector<std::string> args = {"xmaps_hash_map_bench",
+                                     "--no-huge",
+                                     "--no-pci",
+                                     "--no-shconf",
+                                     "--no-telemetry",
+                                     "-l",
+                                     "0-1",
+                                     "-m",
+                                     "256",
                                      "--log-level=error"};
     std::vector<char*> argv;
-    for (std::string& a : args) argv.push_back(a.data());
+    for (std::string& a : args)
+      argv.push_back(a.data());
     cpu_set_t saved;
     CPU_ZERO(&saved);
     const bool have_mask = sched_getaffinity(0, sizeof(saved), &saved) == 0;
     const int rc = rte_eal_init(static_cast<int>(argv.size()), argv.data());
-    if (have_mask) sched_setaffinity(0, sizeof(saved), &saved);
+    if (have_mask)
+      sched_setaffinity(0, sizeof(saved), &saved);
     if (rc < 0) {
       s.error = std::string("rte_eal_init failed: ") + rte_strerror(rte_errno);
     } else {
@@ -71,7 +82,8 @@ class DpdkRuntime {
     }
   }
   static void cleanup() {
-    if (state().ok) rte_eal_cleanup();
+    if (state().ok)
+      rte_eal_cleanup();
   }
   static bool ok() noexcept { return state().ok; }
   static const std::string& error() noexcept { return state().error; }
@@ -93,18 +105,18 @@ class DpdkPeer {
   static constexpr std::string_view kName = "Dpdk";
   static constexpr bool kConcurrent = true;
   static constexpr std::uint32_t kBulk = 32;
-  static std::string describe() {
-    return "rte_hash LF+MW+EXT data=ptr hash=DPDK default";
-  }
+  static std::string describe() { return "rte_hash LF+MW+EXT data=ptr hash=DPDK default"; }
 
   // Gives a non-EAL thread an lcore id for its lifetime (MULTI_WRITER_ADD needs one).
   class ThreadScope {
    public:
     ThreadScope() : owner_(DpdkRuntime::ok() && rte_lcore_id() == LCORE_ID_ANY) {
-      if (owner_ && rte_thread_register() != 0) owner_ = false;
+      if (owner_ && rte_thread_register() != 0)
+        owner_ = false;
     }
     ~ThreadScope() {
-      if (owner_) rte_thread_unregister();
+      if (owner_)
+        rte_thread_unregister();
     }
     ThreadScope(const ThreadScope&) = delete;
     ThreadScope& operator=(const ThreadScope&) = delete;
@@ -114,7 +126,8 @@ class DpdkPeer {
   };
 
   explicit DpdkPeer(std::uint32_t max_entries) : values_(max_entries) {
-    if (!DpdkRuntime::ok()) throw std::runtime_error(DpdkRuntime::error());
+    if (!DpdkRuntime::ok())
+      throw std::runtime_error(DpdkRuntime::error());
     static std::atomic<unsigned> serial{0};
     // Relaxed: only uniqueness of the name matters.
     const std::string name = "xmb" + std::to_string(serial.fetch_add(1, std::memory_order_relaxed));
@@ -148,14 +161,16 @@ class DpdkPeer {
   }
   bool lookup(const K& k, Value16& out) const {
     void* data = nullptr;
-    if (rte_hash_lookup_data(h_, &k, &data) < 0) return false;
+    if (rte_hash_lookup_data(h_, &k, &data) < 0)
+      return false;
     out = *static_cast<const Value16*>(data);
     return true;
   }
   // keys[0..kBulk) -> out[i] for each hit; returns the hit count.
   std::size_t lookup_bulk(const K* keys, Value16* out) const {
     const void* key_ptrs[kBulk];
-    for (std::uint32_t i = 0; i < kBulk; ++i) key_ptrs[i] = &keys[i];
+    for (std::uint32_t i = 0; i < kBulk; ++i)
+      key_ptrs[i] = &keys[i];
     void* data[kBulk];
     std::uint64_t hit_mask = 0;
     const int hits = rte_hash_lookup_bulk_data(h_, key_ptrs, kBulk, &hit_mask, data);
@@ -167,13 +182,15 @@ class DpdkPeer {
   }
   bool update(const K& k, const Value16& v) {
     void* data = nullptr;
-    if (rte_hash_lookup_data(h_, &k, &data) < 0) return false;
+    if (rte_hash_lookup_data(h_, &k, &data) < 0)
+      return false;
     store_value_relaxed(*static_cast<Value16*>(data), v);
     return true;
   }
   bool erase(const K& k) {
     const std::int32_t pos = rte_hash_del_key(h_, &k);
-    if (pos < 0) return false;
+    if (pos < 0)
+      return false;
     return rte_hash_free_key_with_position(h_, pos) == 0;
   }
 

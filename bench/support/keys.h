@@ -50,7 +50,9 @@ struct Value16 {
 };
 static_assert(sizeof(Value16) == 16 && std::is_trivially_copyable_v<Value16>);
 
-inline Value16 value_for(std::uint64_t i) noexcept { return Value16{i, ~i}; }
+inline Value16 value_for(std::uint64_t i) noexcept {
+  return Value16{i, ~i};
+}
 
 // Writes a value in place with two relaxed 8-byte stores. Used by the peers whose idiomatic
 // update writes through a pointer to the stored value (DPDK's data pointer, libcds's find
@@ -138,12 +140,12 @@ inline constexpr std::uint32_t kMaxThreads = 2;
 template <class K>
 struct KeyStreams {
   std::uint32_t size = 0;
-  std::size_t mask = 0;     // L - 1; L is a power of two
-  std::size_t live = 0;     // size - kMaxThreads: fill[0, live) stay in the table
-  std::vector<K> fill;      // size keys, in insertion order; fill[live, size) erased after
-  std::vector<K> hit;       // L keys drawn from fill[0, live), uniformly at random
-  std::vector<K> miss;      // L keys not in the table
-  std::vector<K> insert;    // kMaxThreads * kInsertPool keys not in the table
+  std::size_t mask = 0;   // L - 1; L is a power of two
+  std::size_t live = 0;   // size - kMaxThreads: fill[0, live) stay in the table
+  std::vector<K> fill;    // size keys, in insertion order; fill[live, size) erased after
+  std::vector<K> hit;     // L keys drawn from fill[0, live), uniformly at random
+  std::vector<K> miss;    // L keys not in the table
+  std::vector<K> insert;  // kMaxThreads * kInsertPool keys not in the table
 
   // n > kMaxThreads.
   explicit KeyStreams(std::uint32_t n) : size(n) {
@@ -151,13 +153,16 @@ struct KeyStreams {
     mask = len - 1;
     live = n - kMaxThreads;
     fill.reserve(n);
-    for (std::uint64_t i = 0; i < n; ++i) fill.push_back(make_key<K>(i));
+    for (std::uint64_t i = 0; i < n; ++i)
+      fill.push_back(make_key<K>(i));
     std::mt19937_64 rng(0x5eed0000ULL + n);  // fixed seed: every peer sees the same order
     std::uniform_int_distribution<std::size_t> pick(0, live - 1);
     hit.reserve(len);
-    for (std::size_t i = 0; i < len; ++i) hit.push_back(fill[pick(rng)]);
+    for (std::size_t i = 0; i < len; ++i)
+      hit.push_back(fill[pick(rng)]);
     miss.reserve(len);
-    for (std::uint64_t i = 0; i < len; ++i) miss.push_back(make_key<K>(n + i));
+    for (std::uint64_t i = 0; i < len; ++i)
+      miss.push_back(make_key<K>(n + i));
     insert.reserve(kMaxThreads * kInsertPool);
     for (std::uint64_t i = 0; i < kMaxThreads * kInsertPool; ++i) {
       insert.push_back(make_key<K>(n + len + i));

@@ -16,14 +16,6 @@
 // Every thread that uses the table is registered as an RCU reader (ThreadScope).
 #pragma once
 
-// _LGPL_SOURCE inlines the read-side fast path, as liburcu recommends for performance.
-#ifndef _LGPL_SOURCE
-#define _LGPL_SOURCE
-#endif
-#include <urcu/urcu-memb.h>
-// The flavour header must come before rculfhash.h.
-#include <urcu/rculfhash.h>
-
 #include <bit>
 #include <cstddef>
 #include <cstdint>
@@ -32,6 +24,16 @@
 #include <string_view>
 #include <type_traits>
 #include <vector>
+
+// _LGPL_SOURCE inlines the read-side fast path, as liburcu recommends for performance.
+#ifndef _LGPL_SOURCE
+#define _LGPL_SOURCE
+#endif
+// The flavour header must come before rculfhash.h.
+// clang-format off
+#include <urcu/urcu-memb.h>
+#include <urcu/rculfhash.h>
+// clang-format on
 
 #include "support/keys.h"
 
@@ -50,18 +52,18 @@ class UrcuPeer {
  public:
   static constexpr std::string_view kName = "Urcu";
   static constexpr bool kConcurrent = true;
-  static std::string describe() {
-    return "urcu cds_lfht (memb) call_rcu-free hash=MixHash";
-  }
+  static std::string describe() { return "urcu cds_lfht (memb) call_rcu-free hash=MixHash"; }
 
   // Registers the calling thread as an RCU reader for its lifetime (outermost scope only).
   class ThreadScope {
    public:
     ThreadScope() noexcept {
-      if (urcu_detail::depth()++ == 0) urcu_memb_register_thread();
+      if (urcu_detail::depth()++ == 0)
+        urcu_memb_register_thread();
     }
     ~ThreadScope() {
-      if (--urcu_detail::depth() == 0) urcu_memb_unregister_thread();
+      if (--urcu_detail::depth() == 0)
+        urcu_memb_unregister_thread();
     }
     ThreadScope(const ThreadScope&) = delete;
     ThreadScope& operator=(const ThreadScope&) = delete;
@@ -70,7 +72,8 @@ class UrcuPeer {
   explicit UrcuPeer(std::uint32_t max_entries) {
     const unsigned long buckets = std::bit_ceil(std::max<unsigned long>(max_entries, 1));
     ht_ = cds_lfht_new_flavor(buckets, buckets, 0, 0, &urcu_memb_flavor, nullptr);
-    if (ht_ == nullptr) throw std::runtime_error("cds_lfht_new_flavor failed");
+    if (ht_ == nullptr)
+      throw std::runtime_error("cds_lfht_new_flavor failed");
   }
 
   ~UrcuPeer() {
@@ -82,13 +85,15 @@ class UrcuPeer {
     cds_lfht_first(ht_, &iter);
     for (cds_lfht_node* n = cds_lfht_iter_get_node(&iter); n != nullptr;
          cds_lfht_next(ht_, &iter), n = cds_lfht_iter_get_node(&iter)) {
-      if (cds_lfht_del(ht_, n) == 0) nodes.push_back(node_of(n));
+      if (cds_lfht_del(ht_, n) == 0)
+        nodes.push_back(node_of(n));
     }
     urcu_memb_read_unlock();
     // 2. Wait out readers and pending call_rcu frees, then free the nodes and the table.
     urcu_memb_synchronize_rcu();
     urcu_memb_barrier();
-    for (Node* n : nodes) delete n;
+    for (Node* n : nodes)
+      delete n;
     cds_lfht_destroy(ht_, nullptr);
   }
 
@@ -112,7 +117,8 @@ class UrcuPeer {
     cds_lfht_iter iter;
     cds_lfht_lookup(ht_, hash(k), match, &k, &iter);
     cds_lfht_node* n = cds_lfht_iter_get_node(&iter);
-    if (n != nullptr) out = node_of(n)->value;
+    if (n != nullptr)
+      out = node_of(n)->value;
     urcu_memb_read_unlock();
     return n != nullptr;
   }
@@ -122,7 +128,8 @@ class UrcuPeer {
     urcu_memb_read_lock();
     cds_lfht_node* old = cds_lfht_add_replace(ht_, hash(k), match, &k, &node->node);
     urcu_memb_read_unlock();
-    if (old == nullptr) return false;  // was absent: node inserted instead
+    if (old == nullptr)
+      return false;  // was absent: node inserted instead
     urcu_memb_call_rcu(&node_of(old)->rcu, free_node);
     return true;
   }
@@ -134,7 +141,8 @@ class UrcuPeer {
     cds_lfht_node* n = cds_lfht_iter_get_node(&iter);
     const bool deleted = n != nullptr && cds_lfht_del(ht_, n) == 0;
     urcu_memb_read_unlock();
-    if (deleted) urcu_memb_call_rcu(&node_of(n)->rcu, free_node);
+    if (deleted)
+      urcu_memb_call_rcu(&node_of(n)->rcu, free_node);
     return deleted;
   }
 

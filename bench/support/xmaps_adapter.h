@@ -12,12 +12,11 @@
 //   erase         erase()
 #pragma once
 
-#include <xmaps/hash_map.h>
-
 #include <cstdint>
 #include <span>
 #include <string>
 #include <string_view>
+#include <xmaps/hash_map.h>
 
 #include "support/keys.h"
 
@@ -39,22 +38,26 @@ class XmapsPeer {
   }
   bool lookup(const K& k, Value16& out) {
     const Value16* p = map_.lookup(k);
-    if (p == nullptr) return false;
+    if (p == nullptr)
+      return false;
     out = *p;
     return true;
   }
   bool lookup_copy(const K& k, Value16& out) const {
     const std::optional<Value16> v = map_.lookup_copy(k);
-    if (!v) return false;
+    if (!v)
+      return false;
     out = *v;
     return true;
   }
   // keys[0..kBulk) -> out[i] for each hit; returns the hit count.
   std::size_t lookup_many(const K* keys, Value16* out) {
     Value16* ptrs[kBulk];
-    const std::size_t hits = map_.lookup_many(std::span<const K>(keys, kBulk), std::span<Value16*>(ptrs));
+    const std::size_t hits =
+        map_.lookup_many(std::span<const K>(keys, kBulk), std::span<Value16*>(ptrs));
     for (std::uint32_t i = 0; i < kBulk; ++i) {
-      if (ptrs[i] != nullptr) out[i] = *ptrs[i];
+      if (ptrs[i] != nullptr)
+        out[i] = *ptrs[i];
     }
     return hits;
   }

@@ -111,7 +111,10 @@ class MapBase : public Map {
       return Errc::invalid;
     }
     if (a.count == 0) return Errc::ok;
-    if (a.keys == nullptr) return Errc::fault;
+    if (a.keys == nullptr) {  // the first key's copy_from_user fails: nothing processed
+      a.count = 0;
+      return Errc::fault;
+    }
     const auto* keys = static_cast<const unsigned char*>(a.keys);
     const auto* values = static_cast<const unsigned char*>(a.values);
     Errc err = Errc::ok;
@@ -137,8 +140,11 @@ class HashMapRaw final : public MapBase {
     if ((flags & ~kElemFlagLock) != 0) return Errc::invalid;
     if (!can_read()) return Errc::permission;
     if (flags != 0) return Errc::invalid;  // BPF_F_LOCK without a spin lock
-    if (key == nullptr || value == nullptr) return Errc::fault;
+    if (key == nullptr) return Errc::fault;
     detail::MaybeRcu rcu(!prealloc());
+    if (value == nullptr) {  // the lookup runs; only the copy-out fails
+      return table_.find(key, table_.hash_of(key)) == detail::kNoElem ? Errc::not_found : Errc::fault;
+    }
     return table_.copy_value(key, value, detail::Side::user);
   }
 
@@ -159,7 +165,11 @@ class HashMapRaw final : public MapBase {
     if ((flags & ~kElemFlagLock) != 0) return Errc::invalid;
     if (!can_read() || !can_write()) return Errc::permission;
     if (flags != 0) return Errc::invalid;  // BPF_F_LOCK without a spin lock
-    if (key == nullptr || value == nullptr) return Errc::fault;
+    if (key == nullptr) return Errc::fault;
+    if (value == nullptr) {  // the element is deleted; only the copy-out fails
+      const Errc err = table_.erase(key);
+      return err == Errc::ok ? Errc::fault : err;
+    }
     return table_.erase(key, value, detail::Side::user);
   }
 
@@ -223,10 +233,11 @@ class HashMapRaw final : public MapBase {
     std::uint32_t batch = 0;
     if (a.in_batch != nullptr) std::memcpy(&batch, a.in_batch, sizeof(batch));
     if (batch >= table_.n_buckets()) return Errc::not_found;  // out_batch untouched
-    if (a.keys == nullptr || a.values == nullptr || a.out_batch == nullptr) return Errc::fault;
     std::uint32_t count = 0;
     const Errc err = table_.lookup_batch(batch, max_count, count, static_cast<unsigned char*>(a.keys),
                                          static_cast<unsigned char*>(a.values), do_delete);
+    // As the kernel: a failed copy-out leaves count at 0; the out_batch copy comes first.
+    if (err == Errc::fault || a.out_batch == nullptr) return Errc::fault;
     std::memcpy(a.out_batch, &batch, sizeof(batch));
     a.count = count;
     return err;
@@ -255,14 +266,16 @@ class ArrayMapRaw final : public MapBase {
     if (key == nullptr || value == nullptr) return Errc::fault;
     return table_.update(index_of(key), value, flags, detail::ArraySide::user);
   }
-  Errc erase(const void* /*key*/) override {
+  Errc erase(const void* key) override {
     if (!can_write()) return Errc::permission;
+    if (key == nullptr) return Errc::fault;
     return Errc::invalid;  // array elements always exist
   }
-  Errc lookup_and_erase(const void* /*key*/, void* /*value*/, std::uint64_t flags) override {
+  Errc lookup_and_erase(const void* key, void* /*value*/, std::uint64_t flags) override {
     if ((flags & ~kElemFlagLock) != 0) return Errc::invalid;
     if (!can_read() || !can_write()) return Errc::permission;
     if (flags != 0) return Errc::invalid;
+    if (key == nullptr) return Errc::fault;
     return Errc::not_supported;
   }
   Errc get_next_key(const void* key, void* next_key) override {
@@ -309,7 +322,10 @@ class ArrayMapRaw final : public MapBase {
       ++done;
     }
     a.count = done;
-    if (done > 0 && a.out_batch != nullptr) std::memcpy(a.out_batch, &prev, sizeof(prev));
+    if (done > 0) {
+      if (a.out_batch == nullptr) return Errc::fault;
+      std::memcpy(a.out_batch, &prev, sizeof(prev));
+    }
     return err;
   }
   Errc lookup_and_erase_batch(BatchArgs& /*a*/) override {

@@ -267,10 +267,10 @@ std::vector<std::string> DemoReport::failures() const {
 
 DemoReport run_demo(const DemoOptions& options) {
   if (options.threads < 1 || options.threads > 64) {
-    throw std::invalid_argument("xmaps-sim: threads must be 1..64");
+    throw std::invalid_argument("threads must be 1..64, got " + std::to_string(options.threads));
   }
   if (options.flow_capacity == 0 || options.flow_space == 0 || options.flow_space > 0x100000) {
-    throw std::invalid_argument("xmaps-sim: flow capacity must be > 0, flow space 1..1048576");
+    throw std::invalid_argument("flow capacity must be > 0 and flow space 1..1048576");
   }
   DemoReport report;
   report.options = options;
@@ -283,7 +283,7 @@ DemoReport run_demo(const DemoOptions& options) {
   const std::vector<std::uint64_t> zeros(static_cast<std::size_t>(report.possible_cpus), 0);
   for (std::uint32_t c = 0; c < kProtocolClasses; ++c) {
     if (maps.per_cpu.update_all(c, zeros) != Errc::ok) {
-      throw std::logic_error("xmaps-sim: PercpuHashMap::update_all failed on an empty map");
+      throw std::logic_error("PercpuHashMap::update_all failed on an empty map");
     }
   }
 

@@ -66,19 +66,22 @@ struct Topology::Impl {
   void extract() {
     hwloc_topology* t = topo.get();
     const int pu_count = hwloc_get_nbobjs_by_type(t, HWLOC_OBJ_PU);
-    const bool has_cores = hwloc_get_nbobjs_by_type(t, HWLOC_OBJ_CORE) > 0;
-    std::set<int> core_ids;
-    std::set<int> package_ids;
-    std::set<int> numa_ids;
-    cpus.reserve(pu_count > 0 ? static_cast<std::size_t>(pu_count) : 0U);
+    std::vector<hwloc_obj_t> pus;
     for (int i = 0; i < pu_count; ++i) {
-      hwloc_obj_t pu = hwloc_get_obj_by_type(t, HWLOC_OBJ_PU, static_cast<unsigned>(i));
+      pus.push_back(hwloc_get_obj_by_type(t, HWLOC_OBJ_PU, static_cast<unsigned>(i)));
+    }
+    // Some platforms report no Core objects; then every PU counts as its own core. (If only
+    // some PUs had a core, the same rule applies, so core indices stay dense.)
+    const bool every_pu_has_core = std::all_of(pus.begin(), pus.end(), [t](hwloc_obj_t pu) {
+      return hwloc_get_ancestor_obj_by_type(t, HWLOC_OBJ_CORE, pu) != nullptr;
+    });
+    std::set<int> core_ids;
+    cpus.reserve(pus.size());
+    for (hwloc_obj_t pu : pus) {
       Cpu cpu{};
       cpu.os_index = static_cast<int>(pu->os_index);
       hwloc_obj_t core = hwloc_get_ancestor_obj_by_type(t, HWLOC_OBJ_CORE, pu);
-      cpu.core = core != nullptr ? static_cast<int>(core->logical_index)
-                 : has_cores     ? -1  // a PU outside any core: not seen in practice
-                                 : static_cast<int>(pu->logical_index);
+      cpu.core = static_cast<int>(every_pu_has_core ? core->logical_index : pu->logical_index);
       hwloc_obj_t package = hwloc_get_ancestor_obj_by_type(t, HWLOC_OBJ_PACKAGE, pu);
       cpu.package = package != nullptr ? static_cast<int>(package->logical_index) : 0;
       // The PU's nodeset holds the NUMA nodes local to it (hwloc 2: memory children of an
@@ -92,11 +95,11 @@ struct Topology::Impl {
         }
       }
       core_ids.insert(cpu.core);
-      package_ids.insert(cpu.package);
-      numa_ids.insert(cpu.numa);
       cpus.push_back(cpu);
     }
     cores = static_cast<int>(core_ids.size());
+    // hwloc keeps only objects with usable PUs, except NUMA nodes: a CPU-less memory node
+    // (HBM, CXL) still counts here, as it does in numactl.
     packages = std::max(1, hwloc_get_nbobjs_by_type(t, HWLOC_OBJ_PACKAGE));
     numa_nodes = std::max(1, hwloc_get_nbobjs_by_type(t, HWLOC_OBJ_NUMANODE));
     const int weight = hwloc_bitmap_weight(hwloc_topology_get_complete_cpuset(t));

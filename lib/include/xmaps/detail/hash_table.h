@@ -6,8 +6,13 @@
 //
 // Layout
 //   buckets_   n_buckets = roundup_pow_of_two(max_entries) buckets of one 64-bit word:
-//                bits 0-31 head (element index or nulls marker), bit 32 lock,
-//                bits 33-63 version (bumped by every unlock that changed the chain)
+//                bits 0-31  head (element index or nulls marker)
+//                bit  32    lock
+//                bit  33    single: the chain has exactly one element
+//                bits 34-47 tag: 14 bits of the head element's hash
+//                bits 48-63 version, bumped by every unlock that changed the chain
+//              so most misses are decided from the bucket alone: an empty bucket, or a
+//              one-element chain whose tag differs, cannot hold the key.
 //   elements_  one Region of element slots, `stride_` bytes each:
 //                struct Elem {
 //                  atomic<u32> next;       // chain link: element index, or the nulls marker
@@ -37,17 +42,17 @@
 //   lookups (find, copy, get_next_key): no lock, no shared write; they may retry while a
 //     writer rewrites the element they are reading (bounded by writers' progress).
 //   update / erase / lookup_and_erase / batch: the bucket's lock. Different buckets do not
-//     contend. No global lock: free elements come from PerCpuFreelist (one lock per CPU) and
-//     the spare elements used by replace are per-CPU atomics.
+//     contend. No global lock: free elements come from PerCpuFreelist (one lock per CPU).
 //   Lock order: bucket lock -> free-list lock. Frees of preallocated elements happen after the
 //     bucket lock is dropped, as in hashtab.c.
 //   A thread that re-enters a bucket lock it holds gets Errc::busy (the kernel's -EBUSY).
 //
-// Replace (existing key, non-per-CPU) links a fresh element at the chain head before
-// unlinking the old one, as the kernel does: readers see the old or the new value, never a
-// mix, and the key moves to the head of its chain (iteration order follows the kernel's). A
-// preallocated HASH keeps one spare element per CPU for this (prealloc_init's extra_elems), so
-// replacing a key in a full map never fails. Per-CPU maps update values in place.
+// Replace (an existing key) writes the value in place under the element's seqlock, so copies
+// see the old or the new value, never a mix, and replacing a key in a full map cannot fail.
+// For HASH the element then moves to the head of its chain (if it is not there already), since
+// the kernel links a fresh element at the head: iteration order stays the kernel's. (The kernel
+// keeps a spare element per CPU for that fresh element; writing in place needs none, and
+// touches two cache lines instead of four.) Per-CPU maps stay where they are, as the kernel's.
 //
 // NO_PREALLOC: elements are taken from a lazily committed Region (memory grows with use), the
 // element count is checked against max_entries, and a freed element is recycled only after an
@@ -112,15 +117,29 @@ class Bucket {
  public:
   static constexpr std::uint64_t kHeadMask = 0xffffffffULL;
   static constexpr std::uint64_t kLockBit = 1ULL << 32;
-  static constexpr std::uint64_t kVersionUnit = 1ULL << 33;
+  static constexpr std::uint64_t kSingleBit = 1ULL << 33;
+  static constexpr unsigned kTagShift = 34;
+  static constexpr std::uint64_t kTagMask = 0x3fffULL << kTagShift;
+  static constexpr std::uint64_t kVersionUnit = 1ULL << 48;
 
   static std::uint32_t head_of(std::uint64_t w) noexcept { return static_cast<std::uint32_t>(w & kHeadMask); }
   static bool locked(std::uint64_t w) noexcept { return (w & kLockBit) != 0; }
+  // The tag bits a hash contributes (above the bits a bucket index uses in most tables).
+  static std::uint64_t tag_bits(std::uint32_t hash) noexcept {
+    return (static_cast<std::uint64_t>(hash >> 18) << kTagShift) & kTagMask;
+  }
+  // True if a word proves the chain lacks a key with this hash: unlocked, and empty or one
+  // element with another tag. (A locked word may show a chain halfway through a move.)
+  static bool proves_absent(std::uint64_t w, std::uint32_t hash) noexcept {
+    if (locked(w)) return false;
+    if ((w & kNullsBit) != 0) return true;
+    return (w & kSingleBit) != 0 && (w & kTagMask) != tag_bits(hash);
+  }
 
   // Single-threaded construction.
   void init(std::uint32_t nulls) noexcept { ref().store(nulls, std::memory_order_relaxed); }
 
-  // A1: pairs with R1 (set_head_locked) and R7 (unlock): the chain and elements it names are
+  // A1: pairs with R1 (set_chain_locked) and R7 (unlock): the chain and elements it names are
   // visible.
   [[nodiscard]] std::uint64_t snapshot() const noexcept { return ref().load(std::memory_order_acquire); }
 
@@ -154,10 +173,13 @@ class Bucket {
   [[nodiscard]] std::uint32_t head_locked() const noexcept {
     return head_of(ref().load(std::memory_order_relaxed));
   }
-  void set_head_locked(std::uint32_t i) noexcept {
+  // Caller holds the lock. Sets the head and what the word says about the chain.
+  void set_chain_locked(std::uint32_t head, bool single, std::uint32_t head_hash) noexcept {
     const std::uint64_t w = ref().load(std::memory_order_relaxed);
+    std::uint64_t next = (w & ~(kHeadMask | kSingleBit | kTagMask)) | head;
+    if ((head & kNullsBit) == 0) next |= (single ? kSingleBit : 0) | tag_bits(head_hash);
     // R1: pairs with A1 in snapshot(); publishes a new head element's contents.
-    ref().store((w & ~kHeadMask) | i, std::memory_order_release);
+    ref().store(next, std::memory_order_release);
   }
 
  private:
@@ -204,19 +226,19 @@ class HashTable {
     if (cfg.key_size == 0 || cfg.value_size == 0 || cfg.max_entries == 0) {
       throw std::invalid_argument("xmaps: hash map key_size, value_size and max_entries must be > 0");
     }
-    if (cfg.max_entries > (1U << 31) - 1U - static_cast<std::uint32_t>(ncpus_)) {
+    if (cfg.max_entries > (1U << 31) - 1U) {
       throw std::invalid_argument("xmaps: hash map max_entries too large");
     }
     n_buckets_ = roundup_pow_of_two(cfg.max_entries);
     bucket_mask_ = n_buckets_ - 1;
     seed_ = cfg.zero_seed ? 0 : std::random_device{}();
-    has_spares_ = cfg.prealloc && !cfg.percpu;
-    // NO_PREALLOC reserves twice the entries so elements waiting out a grace period rarely
-    // leave a new insert without a slot (see alloc_fresh()).
-    capacity_ = cfg.prealloc ? cfg.max_entries + (has_spares_ ? static_cast<std::uint32_t>(ncpus_) : 0U)
+    // NO_PREALLOC reserves (address space for) twice the entries plus kGraceSlack, so that
+    // elements waiting out a grace period rarely leave a new insert without a slot (see
+    // alloc_fresh()); small maps under churn would otherwise wait for grace periods often.
+    constexpr std::uint64_t kGraceSlack = 1024;
+    capacity_ = cfg.prealloc ? cfg.max_entries
                              : static_cast<std::uint32_t>(std::min<std::uint64_t>(
-                                   2ULL * cfg.max_entries + static_cast<std::uint64_t>(ncpus_),
-                                   (1ULL << 31) - 1));
+                                   2ULL * cfg.max_entries + kGraceSlack, (1ULL << 31) - 1));
     bucket_region_ = Region(static_cast<std::size_t>(n_buckets_) * sizeof(Bucket), /*commit=*/true);
     buckets_ = reinterpret_cast<Bucket*>(bucket_region_.data());
     for (std::uint32_t b = 0; b < n_buckets_; ++b) {
@@ -232,14 +254,6 @@ class HashTable {
       linked_ = std::make_unique<CacheAligned<std::atomic<std::int64_t>>[]>(
           static_cast<std::size_t>(ncpus_));
       freelist_.unsynchronized_populate(0, cfg.max_entries);
-      if (has_spares_) {
-        spares_ = std::make_unique<CacheAligned<std::atomic<std::uint32_t>>[]>(
-            static_cast<std::size_t>(ncpus_));
-        for (int c = 0; c < ncpus_; ++c) {
-          spares_[static_cast<std::size_t>(c)].value.store(cfg.max_entries + static_cast<std::uint32_t>(c),
-                                                            std::memory_order_relaxed);
-        }
-      }
     }
   }
 
@@ -309,6 +323,7 @@ class HashTable {
     Backoff backoff;
     for (;;) {
       const std::uint64_t w = bucket.snapshot();  // A1
+      if (Bucket::proves_absent(w, hash)) return kNoElem;
       std::uint32_t i = Bucket::head_of(w);
       bool restart = false;
       while ((i & kNullsBit) == 0) {
@@ -362,26 +377,30 @@ class HashTable {
   }
 
   // Looks up n keys (packed at `key_stride` bytes) and writes each element index (or kNoElem)
-  // to out[]. Works in groups so the cache misses of one group overlap: hash all and prefetch
-  // their buckets, then prefetch each chain's first element, then resolve.
+  // to out[]. A three-stage software pipeline keeps several keys' cache misses in flight:
+  //   key j:         hash it, prefetch its bucket;
+  //   key j - kDist: read the (now cached) bucket word, prefetch the chain's head element;
+  //   key j - 2kDist: resolve with find(), whose loads now mostly hit the cache.
   template <std::size_t KS = 0>
   void find_many(const unsigned char* keys, std::size_t key_stride, std::size_t n,
                  std::uint32_t* out) const noexcept {
-    constexpr std::size_t kGroup = 16;  // enough misses in flight to cover DRAM latency
-    std::uint32_t hashes[kGroup];
-    for (std::size_t base = 0; base < n; base += kGroup) {
-      const std::size_t m = std::min(kGroup, n - base);
-      for (std::size_t j = 0; j < m; ++j) {
-        hashes[j] = hash_of<KS>(keys + (base + j) * key_stride);
-        __builtin_prefetch(&buckets_[hashes[j] & bucket_mask_]);
+    constexpr std::size_t kDist = 8;   // keys between stages: covers a DRAM miss per stage
+    constexpr std::size_t kRing = 32;  // > 2 * kDist, a power of two
+    std::uint32_t hashes[kRing];
+    for (std::size_t j = 0; j < n + 2 * kDist; ++j) {
+      if (j < n) {
+        const std::uint32_t h = hash_of<KS>(keys + j * key_stride);
+        hashes[j % kRing] = h;
+        __builtin_prefetch(&buckets_[h & bucket_mask_]);
       }
-      for (std::size_t j = 0; j < m; ++j) {
-        // Relaxed: only a prefetch address; find() reloads the head with acquire.
-        const std::uint32_t h = Bucket::head_of(buckets_[hashes[j] & bucket_mask_].snapshot());
-        if ((h & kNullsBit) == 0) __builtin_prefetch(elem(h));
+      if (j >= kDist && j - kDist < n) {
+        const std::uint32_t h = hashes[(j - kDist) % kRing];
+        const std::uint64_t w = buckets_[h & bucket_mask_].snapshot();
+        if (!Bucket::proves_absent(w, h)) __builtin_prefetch(elem(Bucket::head_of(w)));
       }
-      for (std::size_t j = 0; j < m; ++j) {
-        out[base + j] = find<KS>(keys + (base + j) * key_stride, hashes[j]);
+      if (j >= 2 * kDist) {
+        const std::size_t k = j - 2 * kDist;
+        out[k] = find<KS>(keys + k * key_stride, hashes[k % kRing]);
       }
     }
   }
@@ -447,18 +466,23 @@ class HashTable {
         b.unlock(false);
         return Errc::not_found;
       }
-      if (cfg_.percpu && old != kNoElem) {  // per-CPU: in place; the chain does not change
+      if (old != kNoElem) {  // replace in place; HASH moves the key to the chain head
         write_begin(old);
         write_values<VS>(old, value, side, stride, /*fresh=*/false);
         write_end(old);
-        b.unlock(false);
+        const bool move = !cfg_.percpu && b.head_locked() != old;
+        if (move) {
+          unlink_locked(b, old);
+          link_head_locked(b, old);
+        }
+        b.unlock(move);
         return Errc::ok;
       }
       const int cpu = current_cpu();
-      Taken fresh = old != kNoElem ? take_for_replace(cpu) : take_free(cpu);
+      const Taken fresh = take_free(cpu);
       if (fresh.idx == kNoElem) {
         b.unlock(false);
-        if (fresh.retry) {  // NO_PREALLOC: every spare slot is waiting out a grace period
+        if (fresh.retry) {  // NO_PREALLOC: every free slot is waiting out a grace period
           // A caller inside a read section cannot wait for one: out of memory, as the kernel's
           // allocator can be under churn.
           if (rcu_in_read_section()) return Errc::no_memory;
@@ -474,11 +498,8 @@ class HashTable {
       write_values<VS>(fresh.idx, value, side, stride, /*fresh=*/true);
       write_end(fresh.idx);
       link_head_locked(b, fresh.idx);
-      if (old != kNoElem) unlink_locked(b, old);
       b.unlock(true);
-      if (old != kNoElem) {
-        give_back_replaced(old, fresh, cpu);
-      } else if (cfg_.prealloc) {  // NO_PREALLOC counted the element in take_free()
+      if (cfg_.prealloc) {  // NO_PREALLOC counted the element in take_free()
         // Relaxed: a statistic (approx_size); orders no data.
         linked_[static_cast<std::size_t>(cpu)].value.fetch_add(1, std::memory_order_relaxed);
       }
@@ -512,7 +533,9 @@ class HashTable {
   //     `max_count`, Errc::no_space (nothing copied); a later one that does not fit ends the
   //     call with Errc::ok and a partial count;
   //   - reaching the last bucket returns Errc::not_found together with the final count.
-  // Keys are packed at key_size stride, values at user_value_size() stride.
+  // Keys are packed at key_size stride, values at user_value_size() stride. A null `keys` or
+  // `values` (the kernel's failing copy_to_user) processes, and with do_delete removes, the
+  // first bucket that fits, then returns Errc::fault.
   [[nodiscard]] Errc lookup_batch(std::uint32_t& batch, std::uint32_t max_count,
                                   std::uint32_t& count, unsigned char* keys,
                                   unsigned char* values, bool do_delete) noexcept {
@@ -535,8 +558,10 @@ class HashTable {
         std::uint32_t to_free = kNoElem;  // chained through free_next, freed after unlock
         for (std::uint32_t i = b.head_locked(); (i & kNullsBit) == 0;) {
           const std::uint32_t nx = next_locked(i);
-          load_bytes(keys + static_cast<std::size_t>(count) * cfg_.key_size, key_words(i), cfg_.key_size);
-          read_value(i, values + static_cast<std::size_t>(count) * vsize, Side::user, 0);
+          if (keys != nullptr && values != nullptr) {
+            load_bytes(keys + static_cast<std::size_t>(count) * cfg_.key_size, key_words(i), cfg_.key_size);
+            read_value(i, values + static_cast<std::size_t>(count) * vsize, Side::user, 0);
+          }
           ++count;
           if (do_delete) {
             unlink_locked(b, i);
@@ -551,6 +576,7 @@ class HashTable {
           free_elem(to_free);
           to_free = nx;
         }
+        if (keys == nullptr || values == nullptr) return Errc::fault;
       }
       ++batch;
       if (batch >= n_buckets_) return Errc::not_found;
@@ -563,10 +589,9 @@ class HashTable {
     std::uint32_t& operator()(std::uint32_t i) const noexcept { return table->header(i).free_next; }
   };
 
-  // An element taken for an update: from the free list, a CPU's spare slot, or fresh memory.
+  // An element taken for an insert: from the free list, or (NO_PREALLOC) fresh memory.
   struct Taken {
     std::uint32_t idx = kNoElem;
-    int spare_cpu = -1;  // the spare slot it came from, or -1
     Errc error = Errc::ok;
     bool retry = false;
   };
@@ -604,22 +629,36 @@ class HashTable {
 
   // Caller holds the bucket lock.
   void link_head_locked(Bucket& b, std::uint32_t i) noexcept {
+    const std::uint32_t old_head = b.head_locked();
     // Release: R4', a walker that still holds i from an earlier life follows a published link.
-    header(i).next_ref().store(b.head_locked(), std::memory_order_release);
-    b.set_head_locked(i);  // R1: publishes the element's contents with the link
+    header(i).next_ref().store(old_head, std::memory_order_release);
+    set_chain_locked(b, i);  // R1: publishes the element's contents with the link
+  }
+
+  // Caller holds the lock: sets the head and the word's summary of the chain.
+  void set_chain_locked(Bucket& b, std::uint32_t head) noexcept {
+    if ((head & kNullsBit) != 0) {
+      b.set_chain_locked(head, false, 0);
+      return;
+    }
+    // Relaxed: under the bucket lock, the chain's links and hashes are stable.
+    b.set_chain_locked(head, (next_locked(head) & kNullsBit) != 0,
+                       header(head).hash_ref().load(std::memory_order_relaxed));
   }
 
   // Caller holds the bucket lock. i's own link is left as it is, so a walker standing on i
   // still reaches the rest of the chain (hlist_nulls_del_rcu).
   void unlink_locked(Bucket& b, std::uint32_t i) noexcept {
-    if (b.head_locked() == i) {
-      b.set_head_locked(next_locked(i));
+    const std::uint32_t head = b.head_locked();
+    if (head == i) {
+      set_chain_locked(b, next_locked(i));
       return;
     }
-    std::uint32_t prev = b.head_locked();
+    std::uint32_t prev = head;
     while (next_locked(prev) != i) prev = next_locked(prev);
     // R4: pairs with A1' in find(); the successor was published when it was linked.
     header(prev).next_ref().store(next_locked(i), std::memory_order_release);
+    if (prev == head) set_chain_locked(b, head);  // the head may now be alone
   }
 
   // Seqlock writer side; the element has a single writer (bucket lock or ownership).
@@ -706,36 +745,6 @@ class HashTable {
     return t;
   }
 
-  // An element to replace an existing key with. Caller holds the bucket lock.
-  Taken take_for_replace(int cpu) noexcept {
-    if (!cfg_.prealloc) return alloc_fresh(cpu);  // the kernel allocates without a count check
-    Backoff backoff;
-    for (;;) {
-      for (int k = 0; k < ncpus_; ++k) {
-        const int c = (cpu + k) % ncpus_;
-        // Acquire: A5, pairs with R5 in give_back_replaced(); the previous user is done with it.
-        const std::uint32_t i =
-            spares_[static_cast<std::size_t>(c)].value.exchange(kNoElem, std::memory_order_acquire);
-        if (i != kNoElem) return Taken{i, c, Errc::ok, false};
-      }
-      // More replacers than spares: a free element does as well (the old one goes back there).
-      const std::uint32_t i = freelist_.pop(cpu);
-      if (i != kNoElem) return Taken{i, -1, Errc::ok, false};
-      backoff.pause();  // every spare is held by a replacer that is about to return one
-    }
-  }
-
-  void give_back_replaced(std::uint32_t old, const Taken& fresh, int cpu) noexcept {
-    if (!cfg_.prealloc) {
-      retire(old);
-    } else if (fresh.spare_cpu >= 0) {
-      // R5: pairs with A5 in take_for_replace().
-      spares_[static_cast<std::size_t>(fresh.spare_cpu)].value.store(old, std::memory_order_release);
-    } else {
-      freelist_.push(cpu, old);
-    }
-  }
-
   // NO_PREALLOC: a recycled slot, else never-used memory. Sets retry when every slot is
   // waiting for a grace period (the caller drops its lock and waits: rcu_flush()).
   Taken alloc_fresh(int cpu) noexcept {
@@ -802,15 +811,12 @@ class HashTable {
   std::uint32_t n_buckets_ = 0;
   std::uint32_t bucket_mask_ = 0;
   std::uint32_t seed_ = 0;
-  std::uint32_t capacity_ = 0;  // element slots: max_entries (+ spares), or the NO_PREALLOC reserve
-  bool has_spares_ = false;
+  std::uint32_t capacity_ = 0;  // element slots: max_entries, or the NO_PREALLOC reserve
   Region bucket_region_;
   Bucket* buckets_ = nullptr;  // n_buckets_ buckets in bucket_region_
   Region elements_;
   Region pcpu_;
   PerCpuFreelist<Link> freelist_;
-  // One spare element per CPU (preallocated HASH only): index or kNoElem. Taken by exchange.
-  std::unique_ptr<CacheAligned<std::atomic<std::uint32_t>>[]> spares_;
   // Preallocated maps: linked elements, counted per CPU so writers do not share a line (a
   // CPU's count goes negative when it deletes what others inserted; the sum is exact).
   std::unique_ptr<CacheAligned<std::atomic<std::int64_t>>[]> linked_;
