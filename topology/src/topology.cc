@@ -67,6 +67,7 @@ struct Topology::Impl {
     hwloc_topology* t = topo.get();
     const int pu_count = hwloc_get_nbobjs_by_type(t, HWLOC_OBJ_PU);
     std::vector<hwloc_obj_t> pus;
+    pus.reserve(pu_count > 0 ? static_cast<std::size_t>(pu_count) : 0U);
     for (int i = 0; i < pu_count; ++i) {
       pus.push_back(hwloc_get_obj_by_type(t, HWLOC_OBJ_PU, static_cast<unsigned>(i)));
     }
