@@ -528,7 +528,7 @@ class Generator {
 
   Op next() {
     Op op;
-    if (cpus_.size() > 1 && one_in(8)) cpu_ = cpus_[pick(cpus_.size())];
+    if (cpus_.size() > 1 && one_in(12)) cpu_ = cpus_[pick(cpus_.size())];
     op.cpu = cpu_;
     op.fill = static_cast<std::uint8_t>(rng_());
     const std::uint32_t r = static_cast<std::uint32_t>(pick(1000));
@@ -891,12 +891,13 @@ TEST_P(KernelDiff, RandomOpsMatchKernelByteForByte) {
   Generator gen(cfg, seed, pair->vsize, mover.cpus());
 
   std::vector<Op> ops;
-  ops.reserve(n_ops + n_ops / 64 + 1);
+  const std::uint64_t n_steps = n_ops + n_ops / 127 + 1;
+  ops.reserve(n_steps);
   std::map<std::string, std::uint64_t> stats;  // "command rc" -> times, for XMAPS_DIFF_STATS
-  for (std::uint64_t i = 0; i <= n_ops; ++i) {
-    // Every 64th op, and the last, is a dump: the whole map compared.
+  for (std::uint64_t i = 0; i < n_steps; ++i) {
+    // n_ops commands; after every 127th, and at the end, a dump: the whole map compared.
     Op next;
-    if (i == n_ops || (i % 64 == 63)) {
+    if (i + 1 == n_steps || i % 128 == 127) {
       next.kind = Kind::dump;
       next.cpu = ops.empty() ? mover.cpus()[0] : ops.back().cpu;
       next.fill = static_cast<std::uint8_t>(i);
