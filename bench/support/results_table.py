@@ -2,17 +2,19 @@
 # SPDX-License-Identifier: MIT
 """Turns hash_map_bench's JSON output into the Markdown tables of bench/RESULTS.md.
 
-Usage: results_table.py RESULTS.json
+Usage: results_table.py RESULTS.json [--other OTHER.json [--other-without-xmaps]]
 
 Reads the median aggregates (--benchmark_repetitions=N with N > 1) and prints, per key type and
 thread count, median ns per item (1e9 / items_per_second: for 2 threads the aggregate rate, so
 wall time per item) for every peer x case x size, then the ratio peer / xmaps for the cases both
 have (> 1: xmaps is faster), the runs whose repetitions varied by more than 10% (coefficient
-of variation of real time), and errors (skipped benchmarks) with their message.
+of variation of real time), and errors (skipped benchmarks) with their message. With --other
+(another run), each cell also shows that run's value in parentheses; --other-without-xmaps
+leaves xmaps' cells and the ratios out of that (for another run built from other xmaps code).
 """
+import argparse
 import json
 import re
-import sys
 from collections import defaultdict
 
 PEERS = ["Xmaps", "Dpdk", "Absl", "Cuckoo", "Tbb", "Urcu", "Cds", "StdMutex"]
@@ -32,7 +34,7 @@ def split_peer(name):
     return None, None
 
 
-def main(path):
+def load(path):
     with open(path) as f:
         data = json.load(f)
     ns = {}        # (peer, case, key, size, threads) -> median ns/item
@@ -56,10 +58,23 @@ def main(path):
         if b.get("aggregate_name") != "median":
             continue
         ns[k] = 1e9 / b["items_per_second"]
+    return data, ns, cv, errors
+
+
+def main(path, other_path=None, other_without_xmaps=False):
+    data, ns, cv, errors = load(path)
+    other = load(other_path)[1] if other_path else {}
+    if other_without_xmaps:
+        other = {k: v for k, v in other.items() if k[0] != "Xmaps"}
+
+    def cell(value, other_value, fmt):
+        text = format(value, fmt)
+        return f"{text} ({format(other_value, fmt)})" if other_value else text
 
     ctx = data.get("context", {})
     print(f"<!-- from {path}: {ctx.get('date', '?')}, {ctx.get('num_cpus', '?')} CPUs, "
-          f"library_build_type={ctx.get('library_build_type', '?')} -->\n")
+          f"library_build_type={ctx.get('library_build_type', '?')}"
+          + (f"; in parentheses: {other_path}" if other_path else "") + " -->\n")
     for key in ["u32", "key16"]:
         for threads in [1, 2]:
             print(f"#### Median ns per item, key {key}, {threads} thread{'s' if threads > 1 else ''}\n")
@@ -71,7 +86,7 @@ def main(path):
                     for s in SIZES:
                         k = (peer, case, key, s, threads)
                         if k in ns:
-                            cells.append(f"{ns[k]:.1f}")
+                            cells.append(cell(ns[k], other.get(k), ".1f"))
                         elif k in errors:
                             cells.append("error")
                         else:
@@ -95,7 +110,10 @@ def main(path):
                     for s in SIZES:
                         p = ns.get((peer, case, key, s, threads))
                         x = ns.get(("Xmaps", xcase, key, s, threads))
-                        cells.append(f"{p / x:.2f}" if p and x else None)
+                        po = other.get((peer, case, key, s, threads))
+                        xo = other.get(("Xmaps", xcase, key, s, threads))
+                        cells.append(cell(p / x, po / xo if po and xo else None, ".2f")
+                                     if p and x else None)
                     if all(c is None for c in cells):
                         continue
                     label = case if case == xcase else f"{case} (vs {xcase})"
@@ -113,4 +131,9 @@ def main(path):
 
 
 if __name__ == "__main__":
-    main(sys.argv[1])
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("results")
+    parser.add_argument("--other")
+    parser.add_argument("--other-without-xmaps", action="store_true")
+    args = parser.parse_args()
+    main(args.results, args.other, args.other_without_xmaps)
