@@ -48,7 +48,9 @@ using xmaps::BatchArgs;
 using xmaps::Errc;
 using xmaps::MapSpec;
 using xmaps::MapType;
+using xmaps::testing::errno_name;
 using xmaps::testing::KernelMap;
+using xmaps::testing::type_name;
 namespace map_flag = xmaps::map_flag;
 
 using Bytes = std::vector<std::uint8_t>;
@@ -89,38 +91,7 @@ std::string hex(const std::uint8_t* p, std::size_t n, std::size_t limit = 96) {
 }
 std::string hex(const Bytes& b, std::size_t limit = 96) { return hex(b.data(), b.size(), limit); }
 
-std::string errno_name(int e) {
-  switch (e) {
-    case 0: return "0";
-    case EPERM: return "EPERM";
-    case ENOENT: return "ENOENT";
-    case E2BIG: return "E2BIG";
-    case ENOMEM: return "ENOMEM";
-    case EFAULT: return "EFAULT";
-    case EBUSY: return "EBUSY";
-    case EEXIST: return "EEXIST";
-    case EINVAL: return "EINVAL";
-    case ENOSPC: return "ENOSPC";
-    case EOVERFLOW: return "EOVERFLOW";
-    case 524: return "ENOTSUPP";
-    default: return "errno " + std::to_string(e);
-  }
-}
 
-std::string type_name(MapType t) {
-  switch (t) {
-    case MapType::hash: return "hash";
-    case MapType::array: return "array";
-    case MapType::percpu_hash: return "percpu_hash";
-    case MapType::percpu_array: return "percpu_array";
-    case MapType::lru_hash: return "lru_hash";
-    case MapType::lru_percpu_hash: return "lru_percpu_hash";
-    case MapType::cpumap: return "cpumap";
-    case MapType::queue: return "queue";
-    case MapType::stack: return "stack";
-  }
-  return "type" + std::to_string(static_cast<unsigned>(t));
-}
 
 bool is_hash(MapType t) { return t == MapType::hash || t == MapType::percpu_hash; }
 

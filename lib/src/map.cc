@@ -103,6 +103,28 @@ class MapBase : public Map {
   [[nodiscard]] bool can_read() const { return (spec_.flags & map_flag::kWronly) == 0; }
   [[nodiscard]] bool can_write() const { return (spec_.flags & map_flag::kRdonly) == 0; }
 
+  // The syscall layer's checks, in its order, before a map type sees the command.
+  // map_lookup_elem: unknown flags, read permission, BPF_F_LOCK (no spin lock), the key.
+  [[nodiscard]] Errc check_lookup(const void* key, std::uint64_t flags) const {
+    if ((flags & ~kElemFlagLock) != 0) return Errc::invalid;
+    if (!can_read()) return Errc::permission;
+    if (flags != 0) return Errc::invalid;
+    return key == nullptr ? Errc::fault : Errc::ok;
+  }
+  // map_update_elem: write permission, BPF_F_LOCK (no spin lock), the key and value.
+  [[nodiscard]] Errc check_update(const void* key, const void* value, std::uint64_t flags) const {
+    if (!can_write()) return Errc::permission;
+    if ((flags & kElemFlagLock) != 0) return Errc::invalid;
+    return key == nullptr || value == nullptr ? Errc::fault : Errc::ok;
+  }
+  // map_lookup_and_delete_elem: unknown flags, read and write permission, BPF_F_LOCK, the key.
+  [[nodiscard]] Errc check_lookup_and_erase(const void* key, std::uint64_t flags) const {
+    if ((flags & ~kElemFlagLock) != 0) return Errc::invalid;
+    if (!can_read() || !can_write()) return Errc::permission;
+    if (flags != 0) return Errc::invalid;
+    return key == nullptr ? Errc::fault : Errc::ok;
+  }
+
   // generic_map_update_batch / generic_map_delete_batch: a loop of single operations that
   // stops at the first error; count = elements processed.
   template <class Op>
@@ -137,10 +159,7 @@ class HashMapRaw final : public MapBase {
   std::size_t batch_token_size() const noexcept override { return sizeof(std::uint32_t); }
 
   Errc lookup(const void* key, void* value, std::uint64_t flags) override {
-    if ((flags & ~kElemFlagLock) != 0) return Errc::invalid;
-    if (!can_read()) return Errc::permission;
-    if (flags != 0) return Errc::invalid;  // BPF_F_LOCK without a spin lock
-    if (key == nullptr) return Errc::fault;
+    if (const Errc err = check_lookup(key, flags); err != Errc::ok) return err;
     detail::MaybeRcu rcu(!prealloc());
     if (value == nullptr) {  // the lookup runs; only the copy-out fails
       return table_.find(key, table_.hash_of(key)) == detail::kNoElem ? Errc::not_found : Errc::fault;
@@ -149,9 +168,7 @@ class HashMapRaw final : public MapBase {
   }
 
   Errc update(const void* key, const void* value, std::uint64_t flags) override {
-    if (!can_write()) return Errc::permission;
-    if ((flags & kElemFlagLock) != 0) return Errc::invalid;  // no bpf_spin_lock in the value
-    if (key == nullptr || value == nullptr) return Errc::fault;
+    if (const Errc err = check_update(key, value, flags); err != Errc::ok) return err;
     return table_.update(key, value, flags, detail::Side::user);
   }
 
@@ -162,10 +179,7 @@ class HashMapRaw final : public MapBase {
   }
 
   Errc lookup_and_erase(const void* key, void* value, std::uint64_t flags) override {
-    if ((flags & ~kElemFlagLock) != 0) return Errc::invalid;
-    if (!can_read() || !can_write()) return Errc::permission;
-    if (flags != 0) return Errc::invalid;  // BPF_F_LOCK without a spin lock
-    if (key == nullptr) return Errc::fault;
+    if (const Errc err = check_lookup_and_erase(key, flags); err != Errc::ok) return err;
     if (value == nullptr) {  // the element is deleted; only the copy-out fails
       const Errc err = table_.erase(key);
       return err == Errc::ok ? Errc::fault : err;
@@ -254,16 +268,12 @@ class ArrayMapRaw final : public MapBase {
   std::size_t batch_token_size() const noexcept override { return sizeof(std::uint32_t); }
 
   Errc lookup(const void* key, void* value, std::uint64_t flags) override {
-    if ((flags & ~kElemFlagLock) != 0) return Errc::invalid;
-    if (!can_read()) return Errc::permission;
-    if (flags != 0) return Errc::invalid;  // BPF_F_LOCK without a spin lock
-    if (key == nullptr || value == nullptr) return Errc::fault;
+    if (const Errc err = check_lookup(key, flags); err != Errc::ok) return err;
+    if (value == nullptr) return Errc::fault;
     return table_.copy(index_of(key), value, detail::ArraySide::user);
   }
   Errc update(const void* key, const void* value, std::uint64_t flags) override {
-    if (!can_write()) return Errc::permission;
-    if ((flags & kElemFlagLock) != 0) return Errc::invalid;
-    if (key == nullptr || value == nullptr) return Errc::fault;
+    if (const Errc err = check_update(key, value, flags); err != Errc::ok) return err;
     return table_.update(index_of(key), value, flags, detail::ArraySide::user);
   }
   Errc erase(const void* key) override {
@@ -272,10 +282,7 @@ class ArrayMapRaw final : public MapBase {
     return Errc::invalid;  // array elements always exist
   }
   Errc lookup_and_erase(const void* key, void* /*value*/, std::uint64_t flags) override {
-    if ((flags & ~kElemFlagLock) != 0) return Errc::invalid;
-    if (!can_read() || !can_write()) return Errc::permission;
-    if (flags != 0) return Errc::invalid;
-    if (key == nullptr) return Errc::fault;
+    if (const Errc err = check_lookup_and_erase(key, flags); err != Errc::ok) return err;
     return Errc::not_supported;
   }
   Errc get_next_key(const void* key, void* next_key) override {

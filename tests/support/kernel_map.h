@@ -196,4 +196,39 @@ inline bool bpf_available(std::string* why) {
   return false;
 }
 
+// Names for failure messages.
+inline std::string errno_name(int e) {
+  switch (e) {
+    case 0: return "0";
+    case EPERM: return "EPERM";
+    case ENOENT: return "ENOENT";
+    case E2BIG: return "E2BIG";
+    case ENOMEM: return "ENOMEM";
+    case EFAULT: return "EFAULT";
+    case EBUSY: return "EBUSY";
+    case EEXIST: return "EEXIST";
+    case EINVAL: return "EINVAL";
+    case ENOSPC: return "ENOSPC";
+    case EOVERFLOW: return "EOVERFLOW";
+    case 524: return "ENOTSUPP";
+    case EBADF: return "EBADF";
+    default: return "errno " + std::to_string(e);
+  }
+}
+
+inline std::string type_name(xmaps::MapType t) {
+  switch (t) {
+    case xmaps::MapType::hash: return "hash";
+    case xmaps::MapType::array: return "array";
+    case xmaps::MapType::percpu_hash: return "percpu_hash";
+    case xmaps::MapType::percpu_array: return "percpu_array";
+    case xmaps::MapType::lru_hash: return "lru_hash";
+    case xmaps::MapType::lru_percpu_hash: return "lru_percpu_hash";
+    case xmaps::MapType::cpumap: return "cpumap";
+    case xmaps::MapType::queue: return "queue";
+    case xmaps::MapType::stack: return "stack";
+  }
+  return "type" + std::to_string(static_cast<unsigned>(t));
+}
+
 }  // namespace xmaps::testing
