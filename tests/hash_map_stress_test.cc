@@ -12,8 +12,6 @@
 //   - conservation at the end: the walk, approx_size() and the model agree, and after clearing,
 //     exactly max_entries new keys fit (no element lost or duplicated: free + in use == capacity);
 //   - replacing keys of a full map from many threads never fails with E2BIG.
-#include <gtest/gtest.h>
-
 #include <atomic>
 #include <chrono>
 #include <cstdint>
@@ -23,6 +21,8 @@
 #include <string>
 #include <thread>
 #include <vector>
+
+#include <gtest/gtest.h>
 
 #include "xmaps/cpu.h"
 #include "xmaps/errc.h"
@@ -78,7 +78,8 @@ class StartLine {
   void arrive_and_wait() {
     // Acq_rel: the last arrival releases everyone with what was set up before.
     waiting_.fetch_sub(1, std::memory_order_acq_rel);
-    while (waiting_.load(std::memory_order_acquire) > 0) std::this_thread::yield();
+    while (waiting_.load(std::memory_order_acquire) > 0)
+      std::this_thread::yield();
   }
 
  private:
@@ -86,7 +87,9 @@ class StartLine {
 };
 
 // Threads 0 and 1 share CPU id 0: per-CPU state must stay race-free when ids are shared.
-int cpu_of(int thread) { return thread < 2 ? 0 : thread % xmaps::possible_cpus(); }
+int cpu_of(int thread) {
+  return thread < 2 ? 0 : thread % xmaps::possible_cpus();
+}
 
 // A per-CPU element created on another CPU holds zeroes in this CPU's slot: also intact.
 bool intact_or_zero(const Value& v, std::uint64_t key, bool percpu) {
@@ -102,7 +105,8 @@ void run_mixed(std::uint32_t flags, std::uint64_t seed) {
   const auto deadline = Clock::now() + std::chrono::duration<double>(stress_seconds());
   StartLine start(kThreads + 1);
   std::atomic<bool> failed{false};
-  std::vector<std::vector<std::int64_t>> models(kThreads, std::vector<std::int64_t>(kOwnedPerThread, -1));
+  std::vector<std::vector<std::int64_t>> models(kThreads,
+                                                std::vector<std::int64_t>(kOwnedPerThread, -1));
   std::vector<std::thread> threads;
   std::atomic<std::uint64_t> total_ops{0};
 
@@ -123,33 +127,39 @@ void run_mixed(std::uint32_t flags, std::uint64_t seed) {
       while (!failed.load(std::memory_order_relaxed) && ops < 400000 &&
              (ops % 64 != 0 || Clock::now() < deadline)) {
         ++ops;
-        if (rng() % 16 == 0) std::this_thread::yield();
+        if (rng() % 16 == 0)
+          std::this_thread::yield();
         const unsigned op = static_cast<unsigned>(rng() % 10);
         if (op < 6) {  // an owned key: exact model
           const std::uint32_t slot = static_cast<std::uint32_t>(rng() % kOwnedPerThread);
           const std::uint32_t key = base + slot;
           std::int64_t& m = model[slot];
           switch (op) {
-            case 0: case 1: {
+            case 0:
+            case 1: {
               const auto flag = static_cast<UpdateFlag>(rng() % 3);
               const Errc want = flag == UpdateFlag::no_exist && m >= 0 ? Errc::exists
                                 : flag == UpdateFlag::exist && m < 0   ? Errc::not_found
                                                                        : Errc::ok;
               const Errc got = map.update(key, make_value(key, version), flag);
-              if (got != want) return fail("update of owned key " + std::to_string(key) + " gave " +
-                                           std::string(xmaps::to_string(got)));
-              if (got == Errc::ok) m = static_cast<std::int64_t>(version++);
+              if (got != want)
+                return fail("update of owned key " + std::to_string(key) + " gave " +
+                            std::string(xmaps::to_string(got)));
+              if (got == Errc::ok)
+                m = static_cast<std::int64_t>(version++);
               break;
             }
             case 2: {
               const Errc got = map.erase(key);
-              if (got != (m >= 0 ? Errc::ok : Errc::not_found)) return fail("erase of owned key");
+              if (got != (m >= 0 ? Errc::ok : Errc::not_found))
+                return fail("erase of owned key");
               m = -1;
               break;
             }
             default: {
               const auto v = map.lookup_copy(key);
-              if (v.has_value() != (m >= 0)) return fail("presence of owned key " + std::to_string(key));
+              if (v.has_value() != (m >= 0))
+                return fail("presence of owned key " + std::to_string(key));
               if (v && (!intact(*v, key) || static_cast<std::int64_t>(v->version) != m)) {
                 return fail("value of owned key " + std::to_string(key));
               }
@@ -163,14 +173,17 @@ void run_mixed(std::uint32_t flags, std::uint64_t seed) {
             (void)map.erase(key);
           } else {
             const auto v = map.lookup_copy(key);
-            if (v && !intact_or_zero(*v, key, kPercpu)) return fail("torn or foreign value for shared key");
+            if (v && !intact_or_zero(*v, key, kPercpu))
+              return fail("torn or foreign value for shared key");
           }
         } else {  // a short walk
           std::uint32_t k = 0;
           Errc err = map.get_next_key(nullptr, k);
           for (int steps = 0; err == Errc::ok && steps < 32; ++steps) {
-            const bool known = k < kThreads * kOwnedPerThread || (k >= kSharedBase && k < kSharedBase + kShared);
-            if (!known) return fail("walk returned a key never inserted: " + std::to_string(k));
+            const bool known =
+                k < kThreads * kOwnedPerThread || (k >= kSharedBase && k < kSharedBase + kShared);
+            if (!known)
+              return fail("walk returned a key never inserted: " + std::to_string(k));
             err = map.get_next_key(&k, k);
           }
         }
@@ -179,7 +192,8 @@ void run_mixed(std::uint32_t flags, std::uint64_t seed) {
     });
   }
   start.arrive_and_wait();
-  for (auto& th : threads) th.join();
+  for (auto& th : threads)
+    th.join();
   ASSERT_FALSE(failed.load());
   EXPECT_GT(total_ops.load(), static_cast<std::uint64_t>(kThreads) * 100);
 
@@ -204,15 +218,18 @@ void run_mixed(std::uint32_t flags, std::uint64_t seed) {
     ASSERT_TRUE(walked.insert(k).second) << "walk returned " << k << " twice";
   }
   std::size_t shared_present = 0;
-  for (std::uint32_t s = 0; s < kShared; ++s) shared_present += walked.count(kSharedBase + s);
+  for (std::uint32_t s = 0; s < kShared; ++s)
+    shared_present += walked.count(kSharedBase + s);
   EXPECT_EQ(walked.size(), model_present + shared_present);
   EXPECT_EQ(map.approx_size(), walked.size());
 
   // Conservation: clear, then exactly max_entries new keys fit.
-  for (const std::uint32_t key : walked) ASSERT_EQ(map.erase(key), Errc::ok);
+  for (const std::uint32_t key : walked)
+    ASSERT_EQ(map.erase(key), Errc::ok);
   EXPECT_EQ(map.approx_size(), 0U);
   for (std::uint32_t i = 0; i < kMax; ++i) {
-    ASSERT_EQ(map.update(5000000 + i, make_value(i, 1)), Errc::ok) << "insert " << i << " of " << kMax;
+    ASSERT_EQ(map.update(5000000 + i, make_value(i, 1)), Errc::ok)
+        << "insert " << i << " of " << kMax;
   }
   EXPECT_EQ(map.update(9999999, make_value(1, 1)), Errc::too_big);
 }
@@ -220,9 +237,15 @@ void run_mixed(std::uint32_t flags, std::uint64_t seed) {
 using Hash = xmaps::HashMap<std::uint32_t, Value>;
 using PercpuHash = xmaps::PercpuHashMap<std::uint32_t, Value>;
 
-TEST(HashMapStress, MixedOpsPreallocated) { run_mixed<Hash>(0, stress_seed()); }
-TEST(HashMapStress, MixedOpsNoPrealloc) { run_mixed<Hash>(xmaps::map_flag::kNoPrealloc, stress_seed()); }
-TEST(HashMapStress, MixedOpsPercpuPreallocated) { run_mixed<PercpuHash>(0, stress_seed()); }
+TEST(HashMapStress, MixedOpsPreallocated) {
+  run_mixed<Hash>(0, stress_seed());
+}
+TEST(HashMapStress, MixedOpsNoPrealloc) {
+  run_mixed<Hash>(xmaps::map_flag::kNoPrealloc, stress_seed());
+}
+TEST(HashMapStress, MixedOpsPercpuPreallocated) {
+  run_mixed<PercpuHash>(0, stress_seed());
+}
 TEST(HashMapStress, MixedOpsPercpuNoPrealloc) {
   run_mixed<PercpuHash>(xmaps::map_flag::kNoPrealloc, stress_seed());
 }
@@ -233,7 +256,8 @@ void run_full_replace(std::uint32_t flags, std::uint64_t seed) {
   SCOPED_TRACE("XMAPS_STRESS_SEED=" + std::to_string(seed));
   constexpr std::uint32_t kMax = 64;
   Hash map(kMax, flags);
-  for (std::uint32_t k = 0; k < kMax; ++k) ASSERT_EQ(map.update(k, make_value(k, 0)), Errc::ok);
+  for (std::uint32_t k = 0; k < kMax; ++k)
+    ASSERT_EQ(map.update(k, make_value(k, 0)), Errc::ok);
   const auto deadline = Clock::now() + std::chrono::duration<double>(stress_seconds());
   std::atomic<int> bad{0};
   std::vector<std::thread> threads;
@@ -242,24 +266,30 @@ void run_full_replace(std::uint32_t flags, std::uint64_t seed) {
       std::mt19937_64 rng(seed ^ static_cast<std::uint64_t>(t));
       for (std::uint64_t i = 1; i < 200000 && (i % 64 != 0 || Clock::now() < deadline); ++i) {
         const auto k = static_cast<std::uint32_t>(rng() % kMax);
-        if (map.update(k, make_value(k, i)) != Errc::ok) bad.fetch_add(1, std::memory_order_relaxed);
+        if (map.update(k, make_value(k, i)) != Errc::ok)
+          bad.fetch_add(1, std::memory_order_relaxed);
         if (rng() % 8 == 0) {
-          if (map.update(kMax + static_cast<std::uint32_t>(rng() % 100), make_value(0, 0)) != Errc::too_big) {
+          if (map.update(kMax + static_cast<std::uint32_t>(rng() % 100), make_value(0, 0)) !=
+              Errc::too_big) {
             bad.fetch_add(1, std::memory_order_relaxed);
           }
           std::this_thread::yield();
         }
         const auto v = map.lookup_copy(k);
-        if (!v || !intact(*v, k)) bad.fetch_add(1, std::memory_order_relaxed);
+        if (!v || !intact(*v, k))
+          bad.fetch_add(1, std::memory_order_relaxed);
       }
     });
   }
-  for (auto& th : threads) th.join();
+  for (auto& th : threads)
+    th.join();
   EXPECT_EQ(bad.load(), 0);
   EXPECT_EQ(map.approx_size(), kMax);
 }
 
-TEST(HashMapStress, FullMapReplaceNeverFailsPreallocated) { run_full_replace(0, stress_seed()); }
+TEST(HashMapStress, FullMapReplaceNeverFailsPreallocated) {
+  run_full_replace(0, stress_seed());
+}
 TEST(HashMapStress, FullMapReplaceNeverFailsNoPrealloc) {
   run_full_replace(xmaps::map_flag::kNoPrealloc, stress_seed());
 }

@@ -3,7 +3,7 @@
 // HashMap / PercpuHashMap contract, written as the kernel's selftests check the hash maps
 // (tools/testing/selftests/bpf/test_maps.c: test_hashmap, test_hashmap_percpu,
 // test_hashmap_walk, test_hashmap_zero_seed), for preallocated and NO_PREALLOC maps.
-#include <gtest/gtest.h>
+#include "xmaps/hash_map.h"
 
 #include <atomic>
 #include <cstdint>
@@ -12,10 +12,11 @@
 #include <set>
 #include <vector>
 
+#include <gtest/gtest.h>
+
 #include "xmaps/cpu.h"
 #include "xmaps/detail/jhash.h"
 #include "xmaps/errc.h"
-#include "xmaps/hash_map.h"
 
 // Counts every allocation in this test binary, for the no-allocation-on-the-hot-path test.
 namespace {
@@ -24,12 +25,17 @@ std::atomic<std::uint64_t> g_allocations{0};
 
 void* operator new(std::size_t n) {
   g_allocations.fetch_add(1, std::memory_order_relaxed);  // Relaxed: a counter only.
-  if (void* p = std::malloc(n == 0 ? 1 : n)) return p;
+  if (void* p = std::malloc(n == 0 ? 1 : n))
+    return p;
   throw std::bad_alloc();
 }
 // Out of line: inlined into callers, GCC cannot tell this free() from a mismatched one.
-[[gnu::noinline]] void operator delete(void* p) noexcept { std::free(p); }
-[[gnu::noinline]] void operator delete(void* p, std::size_t /*n*/) noexcept { std::free(p); }
+[[gnu::noinline]] void operator delete(void* p) noexcept {
+  std::free(p);
+}
+[[gnu::noinline]] void operator delete(void* p, std::size_t /*n*/) noexcept {
+  std::free(p);
+}
 
 namespace {
 
@@ -42,8 +48,9 @@ namespace map_flag = xmaps::map_flag;
 class HashMapFlags : public ::testing::TestWithParam<std::uint32_t> {};
 
 INSTANTIATE_TEST_SUITE_P(PreallocAndNoPrealloc, HashMapFlags,
-                         ::testing::Values(0U, map_flag::kNoPrealloc),
-                         [](const auto& param_info) { return param_info.param == 0 ? "prealloc" : "no_prealloc"; });
+                         ::testing::Values(0U, map_flag::kNoPrealloc), [](const auto& param_info) {
+                           return param_info.param == 0 ? "prealloc" : "no_prealloc";
+                         });
 
 // test_maps.c test_hashmap: a 2-entry map of 8-byte keys and values.
 TEST_P(HashMapFlags, BehavesAsTestHashmap) {
@@ -108,7 +115,8 @@ TEST_P(HashMapFlags, BehavesAsTestHashmap) {
 
 TEST_P(HashMapFlags, ReplacingAKeyInAFullMapNeverFails) {
   HashMap<std::uint32_t, std::uint64_t> map(16, GetParam());
-  for (std::uint32_t k = 0; k < 16; ++k) ASSERT_EQ(map.update(k, k), Errc::ok);
+  for (std::uint32_t k = 0; k < 16; ++k)
+    ASSERT_EQ(map.update(k, k), Errc::ok);
   EXPECT_EQ(map.update(99, 0), Errc::too_big);
   for (std::uint64_t round = 0; round < 2000; ++round) {
     const auto k = static_cast<std::uint32_t>(round % 16);
@@ -122,9 +130,11 @@ TEST_P(HashMapFlags, ReplacingAKeyInAFullMapNeverFails) {
 TEST_P(HashMapFlags, DeletedSlotsAreReusedUpToExactlyMaxEntries) {
   HashMap<std::uint32_t, std::uint32_t> map(100, GetParam());
   for (int round = 0; round < 5; ++round) {
-    for (std::uint32_t k = 0; k < 100; ++k) ASSERT_EQ(map.update(k + 1000 * round, k), Errc::ok);
+    for (std::uint32_t k = 0; k < 100; ++k)
+      ASSERT_EQ(map.update(k + 1000 * round, k), Errc::ok);
     EXPECT_EQ(map.update(7777, 0), Errc::too_big);
-    for (std::uint32_t k = 0; k < 100; ++k) ASSERT_EQ(map.erase(k + 1000 * round), Errc::ok);
+    for (std::uint32_t k = 0; k < 100; ++k)
+      ASSERT_EQ(map.erase(k + 1000 * round), Errc::ok);
     EXPECT_EQ(map.approx_size(), 0U);
   }
 }
@@ -157,7 +167,8 @@ TEST_P(HashMapFlags, WalkVisitsEveryKeyOnce) {
   };
   constexpr std::uint32_t kEntries = 10000;
   HashMap<std::uint32_t, Value> map(kEntries, GetParam());
-  for (std::uint32_t k = 0; k < kEntries; ++k) ASSERT_EQ(map.update(k, Value{k, k, k}), Errc::ok);
+  for (std::uint32_t k = 0; k < kEntries; ++k)
+    ASSERT_EQ(map.update(k, Value{k, k, k}), Errc::ok);
   std::set<std::uint32_t> seen;
   std::uint32_t key = 0;
   Errc err = map.get_next_key(nullptr, key);
@@ -172,7 +183,8 @@ TEST_P(HashMapFlags, WalkVisitsEveryKeyOnce) {
 // A walk that restarts from a key deleted under it still reaches every remaining key.
 TEST_P(HashMapFlags, WalkFromADeletedKeyRestartsAtTheFirstKey) {
   HashMap<std::uint32_t, std::uint32_t> map(64, GetParam());
-  for (std::uint32_t k = 0; k < 64; ++k) ASSERT_EQ(map.update(k, k), Errc::ok);
+  for (std::uint32_t k = 0; k < 64; ++k)
+    ASSERT_EQ(map.update(k, k), Errc::ok);
   std::uint32_t first = 0;
   ASSERT_EQ(map.get_next_key(nullptr, first), Errc::ok);
   ASSERT_EQ(map.erase(first), Errc::ok);
@@ -223,7 +235,8 @@ TEST(HashMap, RandomSeedDefeatsKeysCraftedForOneBucket) {
   constexpr std::uint32_t kEntries = 1024;  // n_buckets = 1024
   std::vector<std::uint32_t> crafted;
   for (std::uint32_t k = 0; crafted.size() < 64; ++k) {
-    if ((xmaps::detail::htab_hash(&k, 4, 0) & (kEntries - 1)) == 0) crafted.push_back(k);
+    if ((xmaps::detail::htab_hash(&k, 4, 0) & (kEntries - 1)) == 0)
+      crafted.push_back(k);
   }
   HashMap<std::uint32_t, std::uint32_t> zero(kEntries, map_flag::kZeroSeed);
   HashMap<std::uint32_t, std::uint32_t> seeded(kEntries);
@@ -234,7 +247,8 @@ TEST(HashMap, RandomSeedDefeatsKeysCraftedForOneBucket) {
   EXPECT_EQ(zero.unsynchronized_longest_chain(), 64U);
   // 64 keys over 1024 buckets: a chain of 6 has probability far below 1e-6.
   EXPECT_LE(seeded.unsynchronized_longest_chain(), 5U);
-  for (const std::uint32_t k : crafted) EXPECT_EQ(seeded.lookup_copy(k), std::optional<std::uint32_t>(k));
+  for (const std::uint32_t k : crafted)
+    EXPECT_EQ(seeded.lookup_copy(k), std::optional<std::uint32_t>(k));
 }
 
 // lookup3's published check values: the kernel's jhash() is lookup3's hashlittle().
@@ -250,7 +264,8 @@ TEST(Jhash, WordAndByteFormsAgreeOnWholeWords) {
   // reads the same words: the two forms must agree on the same memory.
   const std::uint32_t words[5] = {1, 0xdeadbeef, 42, 7, 0xffffffff};
   for (std::uint32_t n = 0; n <= 5; ++n) {
-    EXPECT_EQ(xmaps::detail::jhash_words(words, n, 99), xmaps::detail::jhash_bytes(words, n * 4, 99))
+    EXPECT_EQ(xmaps::detail::jhash_words(words, n, 99),
+              xmaps::detail::jhash_bytes(words, n * 4, 99))
         << n << " words";
   }
 }
@@ -278,9 +293,11 @@ TEST(HashMap, KeysOfOddSizesWork) {
 
 TEST(HashMap, LookupManyFindsWhatLookupFinds) {
   HashMap<std::uint32_t, std::uint64_t> map(1000);
-  for (std::uint32_t k = 0; k < 1000; k += 2) ASSERT_EQ(map.update(k, k * 10ULL), Errc::ok);
+  for (std::uint32_t k = 0; k < 1000; k += 2)
+    ASSERT_EQ(map.update(k, k * 10ULL), Errc::ok);
   std::vector<std::uint32_t> keys;
-  for (std::uint32_t k = 0; k < 300; ++k) keys.push_back((k * 37) % 1000);
+  for (std::uint32_t k = 0; k < 300; ++k)
+    keys.push_back((k * 37) % 1000);
   std::vector<std::uint64_t*> out(keys.size());
   const std::size_t hits = map.lookup_many(keys, out);
   std::size_t expected_hits = 0;
@@ -299,7 +316,8 @@ TEST(HashMap, PreallocatedMapAllocatesNothingAfterConstruction) {
   HashMap<std::uint32_t, std::uint64_t> map(4096);
   PercpuHashMap<std::uint32_t, std::uint64_t> percpu(4096);
   std::vector<std::uint32_t> keys(8192);
-  for (std::uint32_t i = 0; i < keys.size(); ++i) keys[i] = i * 2654435761U;
+  for (std::uint32_t i = 0; i < keys.size(); ++i)
+    keys[i] = i * 2654435761U;
   std::vector<std::uint64_t*> out(64);
   std::vector<std::uint64_t> all(static_cast<std::size_t>(xmaps::possible_cpus()));
   // Relaxed: single-threaded counter reads.
@@ -330,8 +348,9 @@ TEST(HashMap, PreallocatedMapAllocatesNothingAfterConstruction) {
 
 class PercpuHashFlags : public ::testing::TestWithParam<std::uint32_t> {};
 INSTANTIATE_TEST_SUITE_P(PreallocAndNoPrealloc, PercpuHashFlags,
-                         ::testing::Values(0U, map_flag::kNoPrealloc),
-                         [](const auto& param_info) { return param_info.param == 0 ? "prealloc" : "no_prealloc"; });
+                         ::testing::Values(0U, map_flag::kNoPrealloc), [](const auto& param_info) {
+                           return param_info.param == 0 ? "prealloc" : "no_prealloc";
+                         });
 
 TEST_P(PercpuHashFlags, ProgramUpdateWritesTheCurrentCpuAndZeroesTheOthers) {
   const int ncpus = xmaps::possible_cpus();

@@ -14,17 +14,17 @@
 //
 // Needs bpf(BPF_MAP_CREATE): root or CAP_BPF (+ CAP_SYS_ADMIN for BPF_F_ZERO_SEED); skips
 // otherwise. Map types xmaps does not build yet are skipped with a message.
-#include <gtest/gtest.h>
-#include <linux/bpf.h>
-
 #include <algorithm>
 #include <cstdint>
 #include <cstring>
 #include <fstream>
+#include <linux/bpf.h>
 #include <random>
 #include <sstream>
 #include <string>
 #include <vector>
+
+#include <gtest/gtest.h>
 
 #include "support/kernel_map.h"
 #include "xmaps/cpu.h"
@@ -43,23 +43,24 @@ using xmaps::testing::type_name;
 namespace map_flag = xmaps::map_flag;
 using Bytes = std::vector<std::uint8_t>;
 
-constexpr std::uint64_t kKmallocMax = 4ULL << 20;          // KMALLOC_MAX_SIZE (x86-64)
+constexpr std::uint64_t kKmallocMax = 4ULL << 20;               // KMALLOC_MAX_SIZE (x86-64)
 constexpr std::uint64_t kHtabKeyValueLimit = kKmallocMax - 48;  // - sizeof(struct htab_elem)
 constexpr std::uint64_t kAllocCap = 256ULL << 20;
 
-
-
 std::string flags_name(std::uint32_t f) {
   static const char* const kNames[] = {
-      "NO_PREALLOC", "NO_COMMON_LRU", "NUMA_NODE",  "RDONLY",     "WRONLY",      "STACK_BUILD_ID",
-      "ZERO_SEED",   "RDONLY_PROG",   "WRONLY_PROG", "CLONE",     "MMAPABLE",    "PRESERVE_ELEMS",
-      "INNER_MAP",   "LINK",          "PATH_FD",    "VTYPE_BTF_OBJ_FD", "TOKEN_FD", "SEGV_ON_FAULT",
-      "NO_USER_CONV"};
-  if (f == 0) return "0";
+      "NO_PREALLOC",      "NO_COMMON_LRU",  "NUMA_NODE",     "RDONLY",      "WRONLY",
+      "STACK_BUILD_ID",   "ZERO_SEED",      "RDONLY_PROG",   "WRONLY_PROG", "CLONE",
+      "MMAPABLE",         "PRESERVE_ELEMS", "INNER_MAP",     "LINK",        "PATH_FD",
+      "VTYPE_BTF_OBJ_FD", "TOKEN_FD",       "SEGV_ON_FAULT", "NO_USER_CONV"};
+  if (f == 0)
+    return "0";
   std::string s;
   for (unsigned b = 0; b < 32; ++b) {
-    if ((f & (1U << b)) == 0) continue;
-    if (!s.empty()) s += "|";
+    if ((f & (1U << b)) == 0)
+      continue;
+    if (!s.empty())
+      s += "|";
     s += b < std::size(kNames) ? kNames[b] : "bit" + std::to_string(b);
   }
   return s;
@@ -84,7 +85,8 @@ bool is_percpu(MapType t) {
 std::uint32_t kernel_nr_cpus() {
   std::ifstream in("/sys/devices/system/cpu/kernel_max");
   std::uint32_t max = 0;
-  if (in >> max) return max + 1;
+  if (in >> max)
+    return max + 1;
   return 8192;
 }
 
@@ -100,12 +102,16 @@ std::uint64_t kernel_alloc_bytes(const MapSpec& s) {
     case MapType::percpu_hash:
     case MapType::lru_hash:
     case MapType::lru_percpu_hash: {
-      if (static_cast<std::uint64_t>(s.key_size) + s.value_size >= kHtabKeyValueLimit) return 0;
+      if (static_cast<std::uint64_t>(s.key_size) + s.value_size >= kHtabKeyValueLimit)
+        return 0;
       std::uint64_t entries = max;
-      if ((s.flags & map_flag::kNoCommonLru) != 0) entries = (max + ncpus - 1) / ncpus * ncpus;
-      if (entries > (1ULL << 31)) return 0;
+      if ((s.flags & map_flag::kNoCommonLru) != 0)
+        entries = (max + ncpus - 1) / ncpus * ncpus;
+      if (entries > (1ULL << 31))
+        return 0;
       std::uint64_t buckets = 1;
-      while (buckets < entries) buckets <<= 1;
+      while (buckets < entries)
+        buckets <<= 1;
       const bool percpu = is_percpu(s.type);
       const std::uint64_t elem = 64 + k8 + (percpu ? 8 + ncpus * v8 : v8);
       const bool prealloc = (s.flags & map_flag::kNoPrealloc) == 0;
@@ -113,14 +119,17 @@ std::uint64_t kernel_alloc_bytes(const MapSpec& s) {
     }
     case MapType::array:
     case MapType::percpu_array:
-      if (s.value_size > 0x7fffffffU) return 0;
+      if (s.value_size > 0x7fffffffU)
+        return 0;
       return max * v8 * (s.type == MapType::percpu_array ? ncpus : 1) + max * 8;
     case MapType::queue:
     case MapType::stack:
-      if (s.value_size > kKmallocMax) return 0;
+      if (s.value_size > kKmallocMax)
+        return 0;
       return (max + 1) * s.value_size;
     case MapType::cpumap:
-      if (max > kernel_nr_cpus()) return 0;
+      if (max > kernel_nr_cpus())
+        return 0;
       return max * 8;
   }
   return 0;
@@ -168,7 +177,8 @@ std::string compare_create(const MapSpec& s, int* skipped) {
              (map != nullptr ? " (map made)" : " (no map)") + ";";
     }
   }
-  if (out.empty()) return "";
+  if (out.empty())
+    return "";
   return spec_name(s) + ": kernel " + errno_name(kerr) + ", xmaps " + out;
 }
 
@@ -176,10 +186,11 @@ class KernelCreate : public ::testing::TestWithParam<MapType> {
  protected:
   void SetUp() override {
     std::string why;
-    if (!xmaps::testing::bpf_available(&why)) GTEST_SKIP() << why;
+    if (!xmaps::testing::bpf_available(&why))
+      GTEST_SKIP() << why;
     if (!xmaps_builds(GetParam())) {
-      GTEST_SKIP() << "xmaps::create_map does not build " << type_name(GetParam())
-                   << " maps yet (" << spec_name(basic_spec(GetParam())) << " refused)";
+      GTEST_SKIP() << "xmaps::create_map does not build " << type_name(GetParam()) << " maps yet ("
+                   << spec_name(basic_spec(GetParam())) << " refused)";
     }
   }
 
@@ -188,7 +199,8 @@ class KernelCreate : public ::testing::TestWithParam<MapType> {
     int skipped = 0;
     for (const MapSpec& s : specs) {
       std::string d = compare_create(s, &skipped);
-      if (!d.empty()) bad.push_back(std::move(d));
+      if (!d.empty())
+        bad.push_back(std::move(d));
     }
     if (skipped != 0) {
       std::cout << "  (" << skipped << " of " << specs.size()
@@ -198,8 +210,10 @@ class KernelCreate : public ::testing::TestWithParam<MapType> {
     if (!bad.empty()) {
       std::ostringstream msg;
       msg << bad.size() << " of " << specs.size() << " specs differ:\n";
-      for (std::size_t i = 0; i < bad.size() && i < 80; ++i) msg << "  " << bad[i] << "\n";
-      if (bad.size() > 80) msg << "  ... and " << bad.size() - 80 << " more\n";
+      for (std::size_t i = 0; i < bad.size() && i < 80; ++i)
+        msg << "  " << bad[i] << "\n";
+      if (bad.size() > 80)
+        msg << "  ... and " << bad.size() - 80 << " more\n";
       ADD_FAILURE() << msg.str();
     }
   }
@@ -230,7 +244,8 @@ TEST_P(KernelCreate, SizesMatchKernel) {
 // Every single flag bit, every pair of the known bits, with a NUMA node or without.
 TEST_P(KernelCreate, FlagsMatchKernel) {
   std::vector<std::uint32_t> flag_sets;
-  for (unsigned b = 0; b < 32; ++b) flag_sets.push_back(1U << b);
+  for (unsigned b = 0; b < 32; ++b)
+    flag_sets.push_back(1U << b);
   const unsigned known[] = {0, 1, 2, 3, 4, 5, 6, 7, 8, 10, 11, 12};
   for (std::size_t i = 0; i < std::size(known); ++i) {
     for (std::size_t j = i + 1; j < std::size(known); ++j) {
@@ -266,21 +281,37 @@ TEST_P(KernelCreate, LimitsMatchKernel) {
     std::uint32_t k, v, m;
   };
   std::vector<Sz> sizes = {
-      {4, lim - 5, 1},          {4, lim - 4, 1},          {lim - 5, 4, 1},
-      {lim - 4, 4, 1},          {lim - 9, 8, 1},          {lim - 8, 8, 1},
-      {lim - 32769, 32768, 1},  {lim - 32768, 32768, 1},  {0xffffffffU, 2, 1},
-      {4, 0xffffffffU, 1},      {0x80000000U, 0x80000000U, 1},
-      {4, 8, 0x80000001U},      {4, 8, 0xffffffffU},
-      {4, 0x7fffffffU, 0},      {4, 0x80000000U, 1},      {4, 0xffffffffU, 1},
-      {4, 0xfffffff9U, 1},      {4, 8U << 20, 1},         {4, (4U << 20) + 1, 1},
-      {0, 4U << 20, 1},         {0, (4U << 20) + 1, 1},   {0, 0xffffffffU, 1},
-      {4, 4, kernel_nr_cpus()}, {4, 4, kernel_nr_cpus() + 1}, {4, 8, 0xffffffffU},
+      {4, lim - 5, 1},
+      {4, lim - 4, 1},
+      {lim - 5, 4, 1},
+      {lim - 4, 4, 1},
+      {lim - 9, 8, 1},
+      {lim - 8, 8, 1},
+      {lim - 32769, 32768, 1},
+      {lim - 32768, 32768, 1},
+      {0xffffffffU, 2, 1},
+      {4, 0xffffffffU, 1},
+      {0x80000000U, 0x80000000U, 1},
+      {4, 8, 0x80000001U},
+      {4, 8, 0xffffffffU},
+      {4, 0x7fffffffU, 0},
+      {4, 0x80000000U, 1},
+      {4, 0xffffffffU, 1},
+      {4, 0xfffffff9U, 1},
+      {4, 8U << 20, 1},
+      {4, (4U << 20) + 1, 1},
+      {0, 4U << 20, 1},
+      {0, (4U << 20) + 1, 1},
+      {0, 0xffffffffU, 1},
+      {4, 4, kernel_nr_cpus()},
+      {4, 4, kernel_nr_cpus() + 1},
+      {4, 8, 0xffffffffU},
       {0, 4, 0xffffffffU},
   };
   std::vector<MapSpec> specs;
   for (const Sz& z : sizes) {
-    for (const std::uint32_t f : {0U, map_flag::kNoPrealloc, map_flag::kNoCommonLru,
-                                  map_flag::kNumaNode, 1U << 20}) {
+    for (const std::uint32_t f :
+         {0U, map_flag::kNoPrealloc, map_flag::kNoCommonLru, map_flag::kNumaNode, 1U << 20}) {
       MapSpec s;
       s.type = t;
       s.key_size = z.k;
@@ -301,7 +332,7 @@ TEST_P(KernelCreate, RandomCombinationsMatchKernel) {
   const std::uint32_t keys[] = {0, 1, 4, 8, 13, 513, 4194000, 0xffffffffU};
   const std::uint32_t values[] = {0, 1, 4, 8, 12, 32768, 32769, 4194000, 0x80000000U};
   const std::uint32_t maxes[] = {0, 1, 3, 64, 257, 0x80000001U, 0xffffffffU};
-  const std::uint32_t bits[] = {1U << 0, 1U << 1, 1U << 2, 1U << 3, 1U << 4, 1U << 5, 1U << 6,
+  const std::uint32_t bits[] = {1U << 0, 1U << 1, 1U << 2,  1U << 3,  1U << 4,  1U << 5, 1U << 6,
                                 1U << 7, 1U << 8, 1U << 10, 1U << 11, 1U << 12, 1U << 20};
   const int numas[] = {-1, 0, 1};
   std::vector<MapSpec> specs;
@@ -312,7 +343,8 @@ TEST_P(KernelCreate, RandomCombinationsMatchKernel) {
     s.value_size = values[rng() % std::size(values)];
     s.max_entries = maxes[rng() % std::size(maxes)];
     const int nbits = static_cast<int>(rng() % 4);
-    for (int b = 0; b < nbits; ++b) s.flags |= bits[rng() % std::size(bits)];
+    for (int b = 0; b < nbits; ++b)
+      s.flags |= bits[rng() % std::size(bits)];
     s.numa_node = numas[rng() % std::size(numas)];
     specs.push_back(s);
   }
@@ -322,8 +354,8 @@ TEST_P(KernelCreate, RandomCombinationsMatchKernel) {
 INSTANTIATE_TEST_SUITE_P(Types, KernelCreate,
                          ::testing::Values(MapType::hash, MapType::percpu_hash, MapType::array,
                                            MapType::percpu_array, MapType::lru_hash,
-                                           MapType::lru_percpu_hash, MapType::queue,
-                                           MapType::stack, MapType::cpumap),
+                                           MapType::lru_percpu_hash, MapType::queue, MapType::stack,
+                                           MapType::cpumap),
                          [](const ::testing::TestParamInfo<MapType>& p) {
                            return type_name(p.param);
                          });
@@ -345,7 +377,8 @@ class KernelAccess : public ::testing::TestWithParam<AccessCase> {};
 
 TEST_P(KernelAccess, EveryCommandMatchesKernel) {
   std::string why;
-  if (!xmaps::testing::bpf_available(&why)) GTEST_SKIP() << why;
+  if (!xmaps::testing::bpf_available(&why))
+    GTEST_SKIP() << why;
   const AccessCase c = GetParam();
   if (!xmaps_builds(c.type)) {
     GTEST_SKIP() << "xmaps::create_map does not build " << type_name(c.type) << " maps yet";
@@ -360,24 +393,26 @@ TEST_P(KernelAccess, EveryCommandMatchesKernel) {
   Errc xerr = Errc::ok;
   auto xmap = xmaps::create_map(spec, &xerr);
   ASSERT_EQ(errno_name(kerr), errno_name(static_cast<int>(xerr))) << spec_name(spec);
-  if (kerr != 0) return;
+  if (kerr != 0)
+    return;
   const std::size_t vs = kmap.value_buffer_size();
   ASSERT_EQ(vs, xmap->value_buffer_size());
 
   std::vector<std::string> bad;
-  auto same = [&](const std::string& what, int k, Errc x, const Bytes& kb = {}, const Bytes& xb = {},
-                  std::uint32_t kc = 0, std::uint32_t xc = 0) {
+  auto same = [&](const std::string& what, int k, Errc x, const Bytes& kb = {},
+                  const Bytes& xb = {}, std::uint32_t kc = 0, std::uint32_t xc = 0) {
     if (k != static_cast<int>(x) || kb != xb || kc != xc) {
       bad.push_back(what + ": kernel " + errno_name(k) + " count " + std::to_string(kc) +
-                    ", xmaps " + errno_name(static_cast<int>(x)) + " count " +
-                    std::to_string(xc) + (kb != xb ? " (output bytes differ)" : ""));
+                    ", xmaps " + errno_name(static_cast<int>(x)) + " count " + std::to_string(xc) +
+                    (kb != xb ? " (output bytes differ)" : ""));
     }
   };
 
   // Populate keys 0 and 1 where writes are allowed (both sides, results compared too).
   for (std::uint32_t i = 0; i < 2; ++i) {
     Bytes v(vs, static_cast<std::uint8_t>(0x40 + i));
-    if (c.type == MapType::cpumap) v.assign(vs, 0);  // qsize 0 = delete: nothing to start
+    if (c.type == MapType::cpumap)
+      v.assign(vs, 0);  // qsize 0 = delete: nothing to start
     const void* key = keyless ? nullptr : &i;
     same("populate update key " + std::to_string(i), kmap.update(key, v.data(), 0),
          xmap->update(key, v.data(), 0));
@@ -399,8 +434,8 @@ TEST_P(KernelAccess, EveryCommandMatchesKernel) {
       kv.assign(vs, 0xbb);
       xv.assign(vs, 0xbb);
       same("lookup_and_erase(" + ks + ", flags " + fs + ")",
-           kmap.lookup_and_erase(key, kv.data(), f), xmap->lookup_and_erase(key, xv.data(), f),
-           kv, xv);
+           kmap.lookup_and_erase(key, kv.data(), f), xmap->lookup_and_erase(key, xv.data(), f), kv,
+           xv);
     }
     same("erase(" + ks + ")", kmap.erase(key), xmap->erase(key));
     Bytes kn(8, 0xcc);
@@ -425,7 +460,8 @@ TEST_P(KernelAccess, EveryCommandMatchesKernel) {
                                              "update_batch", "erase_batch"};
           auto run = [&](auto&& call, Bytes& keys, Bytes& values, Bytes& token) {
             keys.assign(4 * 4, 0);
-            for (std::uint32_t i = 0; i < 4; ++i) std::memcpy(keys.data() + 4 * i, &i, 4);
+            for (std::uint32_t i = 0; i < 4; ++i)
+              std::memcpy(keys.data() + 4 * i, &i, 4);
             values.assign(4 * vs, 0x33);
             token.assign(8, 0x44);
             BatchArgs b;
@@ -461,8 +497,7 @@ TEST_P(KernelAccess, EveryCommandMatchesKernel) {
                 }
               },
               xk, xvv, xt);
-          same(std::string(kCmd[cmd]) + args, krc, static_cast<Errc>(xrc), kk, xk, kcount,
-               xcount);
+          same(std::string(kCmd[cmd]) + args, krc, static_cast<Errc>(xrc), kk, xk, kcount, xcount);
         }
       }
     }
@@ -471,18 +506,20 @@ TEST_P(KernelAccess, EveryCommandMatchesKernel) {
   if (!bad.empty()) {
     std::ostringstream msg;
     msg << spec_name(spec) << ": " << bad.size() << " commands differ:\n";
-    for (const auto& b : bad) msg << "  " << b << "\n";
+    for (const auto& b : bad)
+      msg << "  " << b << "\n";
     ADD_FAILURE() << msg.str();
   }
 }
 
 std::vector<AccessCase> access_cases() {
   std::vector<AccessCase> out;
-  for (const MapType t : {MapType::hash, MapType::percpu_hash, MapType::array,
-                          MapType::percpu_array, MapType::lru_hash, MapType::lru_percpu_hash,
-                          MapType::queue, MapType::stack}) {
-    for (const std::uint32_t a : {map_flag::kRdonly, map_flag::kWronly, map_flag::kRdonlyProg,
-                                  map_flag::kWronlyProg, map_flag::kRdonly | map_flag::kWronlyProg}) {
+  for (const MapType t :
+       {MapType::hash, MapType::percpu_hash, MapType::array, MapType::percpu_array,
+        MapType::lru_hash, MapType::lru_percpu_hash, MapType::queue, MapType::stack}) {
+    for (const std::uint32_t a :
+         {map_flag::kRdonly, map_flag::kWronly, map_flag::kRdonlyProg, map_flag::kWronlyProg,
+          map_flag::kRdonly | map_flag::kWronlyProg}) {
       out.push_back({t, a});
     }
   }

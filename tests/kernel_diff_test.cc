@@ -18,24 +18,24 @@
 //   XMAPS_DIFF_STATS=1        print how often each command met each kernel result (coverage)
 // Needs bpf(BPF_MAP_CREATE): root or CAP_BPF (+ CAP_SYS_ADMIN for BPF_F_ZERO_SEED); skips
 // otherwise.
-#include <gtest/gtest.h>
-#include <linux/bpf.h>
-#include <sched.h>
-
 #include <algorithm>
 #include <chrono>
 #include <cstdint>
 #include <cstdlib>
 #include <cstring>
 #include <iostream>
+#include <linux/bpf.h>
 #include <map>
 #include <memory>
 #include <optional>
 #include <random>
+#include <sched.h>
 #include <set>
 #include <sstream>
 #include <string>
 #include <vector>
+
+#include <gtest/gtest.h>
 
 #include "support/kernel_map.h"
 #include "xmaps/cpu.h"
@@ -61,7 +61,8 @@ constexpr std::uint32_t kTokenSize = 4;  // u32 bucket index (hash) / the u32 ke
 
 std::uint64_t env_u64(const char* name, std::uint64_t fallback) {
   const char* v = std::getenv(name);
-  if (v == nullptr || *v == '\0') return fallback;
+  if (v == nullptr || *v == '\0')
+    return fallback;
   return std::strtoull(v, nullptr, 0);
 }
 
@@ -74,7 +75,8 @@ std::uint64_t splitmix64(std::uint64_t x) {
 
 std::uint64_t fnv1a(const std::string& s) {
   std::uint64_t h = 0xcbf29ce484222325ULL;
-  for (const char c : s) h = (h ^ static_cast<std::uint8_t>(c)) * 0x100000001b3ULL;
+  for (const char c : s)
+    h = (h ^ static_cast<std::uint8_t>(c)) * 0x100000001b3ULL;
   return h;
 }
 
@@ -82,22 +84,27 @@ std::string hex(const std::uint8_t* p, std::size_t n, std::size_t limit = 96) {
   static constexpr char kDigits[] = "0123456789abcdef";
   std::string s;
   for (std::size_t i = 0; i < n && i < limit; ++i) {
-    if (i != 0) s += (i % 8 == 0) ? " | " : " ";
+    if (i != 0)
+      s += (i % 8 == 0) ? " | " : " ";
     s += kDigits[p[i] >> 4];
     s += kDigits[p[i] & 15];
   }
-  if (n > limit) s += " ... (" + std::to_string(n) + " bytes)";
+  if (n > limit)
+    s += " ... (" + std::to_string(n) + " bytes)";
   return s;
 }
-std::string hex(const Bytes& b, std::size_t limit = 96) { return hex(b.data(), b.size(), limit); }
+std::string hex(const Bytes& b, std::size_t limit = 96) {
+  return hex(b.data(), b.size(), limit);
+}
 
-
-
-bool is_hash(MapType t) { return t == MapType::hash || t == MapType::percpu_hash; }
+bool is_hash(MapType t) {
+  return t == MapType::hash || t == MapType::percpu_hash;
+}
 
 std::uint32_t roundup_pow_of_two(std::uint32_t n) {
   std::uint32_t p = 1;
-  while (p < n) p <<= 1;
+  while (p < n)
+    p <<= 1;
   return p;
 }
 
@@ -112,10 +119,12 @@ class CpuMover {
     if (::sched_getaffinity(0, sizeof(saved_), &saved_) == 0) {
       const int limit = std::min(xmaps::possible_cpus(), xmaps::testing::kernel_possible_cpus());
       for (int c = 0; c < limit && c < CPU_SETSIZE; ++c) {
-        if (CPU_ISSET(c, &saved_)) cpus_.push_back(c);
+        if (CPU_ISSET(c, &saved_))
+          cpus_.push_back(c);
       }
     }
-    if (cpus_.empty()) cpus_.push_back(0);
+    if (cpus_.empty())
+      cpus_.push_back(0);
   }
   ~CpuMover() {
     binding_.reset();
@@ -127,7 +136,8 @@ class CpuMover {
   [[nodiscard]] const std::vector<int>& cpus() const { return cpus_; }
 
   void move_to(int cpu) {
-    if (cpu == current_) return;
+    if (cpu == current_)
+      return;
     cpu_set_t set;
     CPU_ZERO(&set);
     CPU_SET(cpu, &set);
@@ -191,9 +201,9 @@ struct Op {
   // batch
   std::uint32_t count = 0;
   bool has_in_batch = false;
-  Bytes in_batch;   // kTokenSize bytes
-  Bytes keys;       // update_batch / erase_batch input, count * key_size
-  Bytes values;     // update_batch input, count * value_buffer_size
+  Bytes in_batch;  // kTokenSize bytes
+  Bytes keys;      // update_batch / erase_batch input, count * key_size
+  Bytes values;    // update_batch input, count * value_buffer_size
   std::uint64_t elem_flags = 0;
   std::uint64_t batch_flags = 0;
   std::uint8_t fill = 0xa5;  // pattern of the output buffers
@@ -224,10 +234,12 @@ std::string describe(const Op& op) {
     case Kind::update_batch:
     case Kind::erase_batch:
       s << "in_batch=" << (op.has_in_batch ? "[" + hex(op.in_batch) + "]" : "nullptr")
-        << ", count=" << op.count << ", elem_flags=0x" << std::hex << op.elem_flags
-        << ", flags=0x" << op.batch_flags << std::dec;
-      if (!op.keys.empty()) s << ", keys=[" << hex(op.keys, 64) << "]";
-      if (!op.values.empty()) s << ", values=[" << hex(op.values, 48) << "]";
+        << ", count=" << op.count << ", elem_flags=0x" << std::hex << op.elem_flags << ", flags=0x"
+        << op.batch_flags << std::dec;
+      if (!op.keys.empty())
+        s << ", keys=[" << hex(op.keys, 64) << "]";
+      if (!op.values.empty())
+        s << ", values=[" << hex(op.values, 48) << "]";
       break;
     case Kind::dump: break;
   }
@@ -249,21 +261,28 @@ std::string describe(const Outcome& o) {
   std::ostringstream s;
   s << "rc=" << errno_name(o.rc);
   s << " count=" << o.count;
-  if (!o.out.empty()) s << "\n      out=[" << hex(o.out, 160) << "]";
-  if (!o.out2.empty()) s << "\n      out2=[" << hex(o.out2, 160) << "]";
-  if (!o.token.empty()) s << "\n      out_batch=[" << hex(o.token) << "]";
+  if (!o.out.empty())
+    s << "\n      out=[" << hex(o.out, 160) << "]";
+  if (!o.out2.empty())
+    s << "\n      out2=[" << hex(o.out2, 160) << "]";
+  if (!o.token.empty())
+    s << "\n      out_batch=[" << hex(o.token) << "]";
   return s.str();
 }
 
 // Where two outcomes differ, field by field.
 std::string diff(const Outcome& k, const Outcome& x) {
   std::ostringstream s;
-  if (k.rc != x.rc) s << "  rc: kernel " << errno_name(k.rc) << ", xmaps " << errno_name(x.rc) << "\n";
-  if (k.count != x.count) s << "  count: kernel " << k.count << ", xmaps " << x.count << "\n";
+  if (k.rc != x.rc)
+    s << "  rc: kernel " << errno_name(k.rc) << ", xmaps " << errno_name(x.rc) << "\n";
+  if (k.count != x.count)
+    s << "  count: kernel " << k.count << ", xmaps " << x.count << "\n";
   auto bytes = [&](const char* what, const Bytes& a, const Bytes& b) {
-    if (a == b) return;
+    if (a == b)
+      return;
     std::size_t i = 0;
-    while (i < a.size() && i < b.size() && a[i] == b[i]) ++i;
+    while (i < a.size() && i < b.size() && a[i] == b[i])
+      ++i;
     s << "  " << what << " differ from byte " << i << ":\n    kernel [" << hex(a, 160)
       << "]\n    xmaps  [" << hex(b, 160) << "]\n";
   };
@@ -275,7 +294,8 @@ std::string diff(const Outcome& k, const Outcome& x) {
 
 Bytes pattern(std::size_t n, std::uint8_t fill) {
   Bytes b(n);
-  for (std::size_t i = 0; i < n; ++i) b[i] = static_cast<std::uint8_t>(fill + i * 7);
+  for (std::size_t i = 0; i < n; ++i)
+    b[i] = static_cast<std::uint8_t>(fill + i * 7);
   return b;
 }
 
@@ -294,8 +314,8 @@ struct Pair {
     Errc xerr = Errc::ok;
     p.mine = xmaps::create_map(spec, &xerr);
     if (!p.kernel.valid() || p.mine == nullptr) {
-      *error = "create: kernel " + errno_name(kerr) + ", xmaps " +
-               errno_name(static_cast<int>(xerr));
+      *error =
+          "create: kernel " + errno_name(kerr) + ", xmaps " + errno_name(static_cast<int>(xerr));
       return std::nullopt;
     }
     if (p.mine->value_buffer_size() != p.kernel.value_buffer_size()) {
@@ -304,8 +324,8 @@ struct Pair {
       return std::nullopt;
     }
     if (p.mine->batch_token_size() != kTokenSize) {
-      *error = "batch_token_size: xmaps " + std::to_string(p.mine->batch_token_size()) +
-               ", kernel 4";
+      *error =
+          "batch_token_size: xmaps " + std::to_string(p.mine->batch_token_size()) + ", kernel 4";
       return std::nullopt;
     }
     p.vsize = p.kernel.value_buffer_size();
@@ -393,7 +413,8 @@ struct Pair {
           o.out = op.keys;
           o.out.resize(op.keys.size() + kGuard, 0xee);
           o.out2 = op.values;
-          if (op.kind == Kind::update_batch) o.out2.resize(op.values.size() + kGuard, 0xee);
+          if (op.kind == Kind::update_batch)
+            o.out2.resize(op.values.size() + kGuard, 0xee);
         } else {
           o.out = pattern(op.count * ks + kGuard, op.fill);
           o.out2 = pattern(op.count * vsize + kGuard, static_cast<std::uint8_t>(op.fill + 1));
@@ -418,8 +439,8 @@ struct Pair {
         Bytes value(vsize);
         const std::uint32_t limit = spec.max_entries + 4;
         for (;;) {
-          const int rc = call(Kind::get_next_key, prev.empty() ? nullptr : prev.data(),
-                              next.data(), 0, nullptr);
+          const int rc = call(Kind::get_next_key, prev.empty() ? nullptr : prev.data(), next.data(),
+                              0, nullptr);
           if (rc != 0) {
             o.rc = rc;
             break;
@@ -463,9 +484,12 @@ struct Config {
   }
   [[nodiscard]] std::string name() const {
     std::string n = type_name(type);
-    if (is_hash(type)) n += (flags & map_flag::kNoPrealloc) != 0 ? "_noprealloc" : "_prealloc";
-    if ((flags & map_flag::kRdonly) != 0) n += "_rdonly";
-    if ((flags & map_flag::kWronly) != 0) n += "_wronly";
+    if (is_hash(type))
+      n += (flags & map_flag::kNoPrealloc) != 0 ? "_noprealloc" : "_prealloc";
+    if ((flags & map_flag::kRdonly) != 0)
+      n += "_rdonly";
+    if ((flags & map_flag::kWronly) != 0)
+      n += "_wronly";
     n += "_k" + std::to_string(key_size) + "_v" + std::to_string(value_size) + "_max" +
          std::to_string(max_entries);
     return n;
@@ -486,11 +510,13 @@ class Generator {
       } else {
         std::uint64_t x = splitmix64(salt ^ i);
         for (std::uint32_t b = 0; b < cfg.key_size; ++b) {
-          if (b % 8 == 0 && b != 0) x = splitmix64(x);
+          if (b % 8 == 0 && b != 0)
+            x = splitmix64(x);
           k[b] = static_cast<std::uint8_t>(x >> (8 * (b % 8)));
         }
         k[0] = static_cast<std::uint8_t>(i);  // distinct
-        if (cfg.key_size > 1) k[1] = static_cast<std::uint8_t>(i >> 8);
+        if (cfg.key_size > 1)
+          k[1] = static_cast<std::uint8_t>(i >> 8);
       }
       pool_.push_back(std::move(k));
     }
@@ -499,7 +525,8 @@ class Generator {
 
   Op next() {
     Op op;
-    if (cpus_.size() > 1 && one_in(12)) cpu_ = cpus_[pick(cpus_.size())];
+    if (cpus_.size() > 1 && one_in(12))
+      cpu_ = cpus_[pick(cpus_.size())];
     op.cpu = cpu_;
     op.fill = static_cast<std::uint8_t>(rng_());
     const std::uint32_t r = static_cast<std::uint32_t>(pick(1000));
@@ -559,15 +586,19 @@ class Generator {
     const std::size_t ks = cfg_.key_size;
     switch (op.kind) {
       case Kind::update:
-        if (k.rc == 0) present_.insert(op.key);
+        if (k.rc == 0)
+          present_.insert(op.key);
         break;
       case Kind::lookup:
-        if (k.rc == 0) present_.insert(op.key);
-        if (k.rc == ENOENT) present_.erase(op.key);
+        if (k.rc == 0)
+          present_.insert(op.key);
+        if (k.rc == ENOENT)
+          present_.erase(op.key);
         break;
       case Kind::erase:
       case Kind::lookup_and_erase:
-        if (k.rc == 0 || k.rc == ENOENT) present_.erase(op.key);
+        if (k.rc == 0 || k.rc == ENOENT)
+          present_.erase(op.key);
         break;
       case Kind::get_next_key:
         if (k.rc == 0) {
@@ -582,7 +613,8 @@ class Generator {
           if (k.count > 0 || is_hash(cfg_.type)) {
             last_token_.assign(k.token.begin(), k.token.begin() + kTokenSize);
           }
-          if (k.rc == ENOENT) last_token_.clear();
+          if (k.rc == ENOENT)
+            last_token_.clear();
           for (std::uint32_t i = 0; i < k.count && op.kind == Kind::lookup_and_erase_batch; ++i) {
             present_.erase(Bytes(k.out.begin() + static_cast<std::ptrdiff_t>(i * ks),
                                  k.out.begin() + static_cast<std::ptrdiff_t>((i + 1) * ks)));
@@ -611,7 +643,8 @@ class Generator {
 
   Bytes random_bytes(std::size_t n) {
     Bytes b(n);
-    for (auto& c : b) c = static_cast<std::uint8_t>(rng_());
+    for (auto& c : b)
+      c = static_cast<std::uint8_t>(rng_());
     return b;
   }
 
@@ -619,13 +652,16 @@ class Generator {
     if (!is_hash(cfg_.type)) {
       // Array index: mostly in the pool (0 .. 2*max+1), sometimes far out of range.
       std::uint32_t i = static_cast<std::uint32_t>(pick(pool_.size()));
-      if (one_in(40)) i = one_in(2) ? 0xffffffffU : 0x80000000U;
+      if (one_in(40))
+        i = one_in(2) ? 0xffffffffU : 0x80000000U;
       Bytes k(4);
       std::memcpy(k.data(), &i, 4);
       return k;
     }
-    if (!present_.empty() && one_in(3)) return present_key();
-    if (one_in(50)) return random_bytes(cfg_.key_size);  // a key no one inserted
+    if (!present_.empty() && one_in(3))
+      return present_key();
+    if (one_in(50))
+      return random_bytes(cfg_.key_size);  // a key no one inserted
     return pool_[pick(pool_.size())];
   }
 
@@ -636,12 +672,13 @@ class Generator {
   }
 
   std::uint64_t update_flags() {
-    if (one_in(12)) return bad_flags();
+    if (one_in(12))
+      return bad_flags();
     return pick(3);  // BPF_ANY, BPF_NOEXIST, BPF_EXIST
   }
 
   std::uint64_t bad_flags() {
-    static constexpr std::uint64_t kBad[] = {3,  4,  5,  6,  8,  16, 1ULL << 32, (1ULL << 32) | 1,
+    static constexpr std::uint64_t kBad[] = {3,     4, 5, 6, 8, 16, 1ULL << 32, (1ULL << 32) | 1,
                                              ~0ULL, 1, 2};
     return kBad[pick(std::size(kBad))];
   }
@@ -710,12 +747,14 @@ struct Mismatch {
 std::optional<Mismatch> replay(const MapSpec& spec, const std::vector<Op>& ops, CpuMover& mover,
                                std::string* error) {
   auto pair = Pair::make(spec, error);
-  if (!pair) return std::nullopt;
+  if (!pair)
+    return std::nullopt;
   for (std::size_t i = 0; i < ops.size(); ++i) {
     mover.move_to(ops[i].cpu);
     Outcome k = pair->run_kernel(ops[i]);
     Outcome x = pair->run_mine(ops[i]);
-    if (!(k == x)) return Mismatch{i, std::move(k), std::move(x)};
+    if (!(k == x))
+      return Mismatch{i, std::move(k), std::move(x)};
   }
   return std::nullopt;
 }
@@ -724,7 +763,8 @@ std::optional<Mismatch> replay(const MapSpec& spec, const std::vector<Op>& ops, 
 // that still ends in a mismatch. The dump at the end is kept as a state check.
 std::vector<Op> shrink(const MapSpec& spec, std::vector<Op> ops, CpuMover& mover) {
   using Clock = std::chrono::steady_clock;
-  const auto deadline = Clock::now() + std::chrono::seconds(env_u64("XMAPS_DIFF_SHRINK_SECONDS", 20));
+  const auto deadline =
+      Clock::now() + std::chrono::seconds(env_u64("XMAPS_DIFF_SHRINK_SECONDS", 20));
   std::string error;
   auto fails = [&](const std::vector<Op>& candidate) {
     std::vector<Op> with_dump = candidate;
@@ -740,9 +780,10 @@ std::vector<Op> shrink(const MapSpec& spec, std::vector<Op> ops, CpuMover& mover
     bool reduced = false;
     for (std::size_t start = 0; start < ops.size() && Clock::now() < deadline; start += chunk) {
       std::vector<Op> complement(ops.begin(), ops.begin() + static_cast<std::ptrdiff_t>(start));
-      complement.insert(complement.end(),
-                        ops.begin() + static_cast<std::ptrdiff_t>(std::min(start + chunk, ops.size())),
-                        ops.end());
+      complement.insert(
+          complement.end(),
+          ops.begin() + static_cast<std::ptrdiff_t>(std::min(start + chunk, ops.size())),
+          ops.end());
       if (!complement.empty() && fails(complement)) {
         ops = std::move(complement);
         n = std::max<std::size_t>(n - 1, 2);
@@ -751,7 +792,8 @@ std::vector<Op> shrink(const MapSpec& spec, std::vector<Op> ops, CpuMover& mover
       }
     }
     if (!reduced) {
-      if (n >= ops.size()) break;
+      if (n >= ops.size())
+        break;
       n = std::min(ops.size(), n * 2);
     }
   }
@@ -762,7 +804,8 @@ std::string render_sequence(const MapSpec& spec, const std::vector<Op>& ops, Cpu
   std::ostringstream s;
   std::string error;
   auto pair = Pair::make(spec, &error);
-  if (!pair) return "  (cannot re-create the maps: " + error + ")\n";
+  if (!pair)
+    return "  (cannot re-create the maps: " + error + ")\n";
   for (std::size_t i = 0; i < ops.size(); ++i) {
     mover.move_to(ops[i].cpu);
     const Outcome k = pair->run_kernel(ops[i]);
@@ -770,7 +813,8 @@ std::string render_sequence(const MapSpec& spec, const std::vector<Op>& ops, Cpu
     s << "  #" << i << " " << describe(ops[i]) << "\n";
     if (k == x) {
       s << "      both: rc=" << errno_name(k.rc);
-      if (is_batch(ops[i].kind)) s << " count=" << k.count;
+      if (is_batch(ops[i].kind))
+        s << " count=" << k.count;
       s << "\n";
     } else {
       s << "    MISMATCH\n    kernel: " << describe(k) << "\n    xmaps:  " << describe(x) << "\n"
@@ -837,7 +881,8 @@ class KernelDiff : public ::testing::TestWithParam<Config> {};
 
 TEST_P(KernelDiff, RandomOpsMatchKernelByteForByte) {
   std::string why;
-  if (!xmaps::testing::bpf_available(&why)) GTEST_SKIP() << why;
+  if (!xmaps::testing::bpf_available(&why))
+    GTEST_SKIP() << why;
   const Config& cfg = GetParam();
   const MapSpec spec = cfg.spec();
   const std::uint64_t base = env_u64("XMAPS_DIFF_SEED", 0x6b65726e656cULL);
@@ -882,8 +927,8 @@ TEST_P(KernelDiff, RandomOpsMatchKernelByteForByte) {
     const Outcome x = pair->run_mine(op);
     if (!(k == x)) {
       std::ostringstream msg;
-      msg << "mismatch at op #" << (ops.size() - 1) << ": " << describe(op) << "\n  kernel: "
-          << describe(k) << "\n  xmaps:  " << describe(x) << "\n"
+      msg << "mismatch at op #" << (ops.size() - 1) << ": " << describe(op)
+          << "\n  kernel: " << describe(k) << "\n  xmaps:  " << describe(x) << "\n"
           << diff(k, x);
       msg << "  last ops before it:\n";
       const std::size_t from = ops.size() > 12 ? ops.size() - 12 : 0;
@@ -893,14 +938,17 @@ TEST_P(KernelDiff, RandomOpsMatchKernelByteForByte) {
       if (env_u64("XMAPS_DIFF_SHRINK", 1) != 0) {
         const std::vector<Op> small = shrink(spec, ops, mover);
         msg << "  minimal reproduction (" << small.size() << " ops + a dump), on fresh maps:\n"
-            << render_sequence(spec, [&] {
-                 std::vector<Op> with_dump = small;
-                 Op dump;
-                 dump.kind = Kind::dump;
-                 dump.cpu = small.empty() ? 0 : small.back().cpu;
-                 with_dump.push_back(dump);
-                 return with_dump;
-               }(), mover);
+            << render_sequence(
+                   spec,
+                   [&] {
+                     std::vector<Op> with_dump = small;
+                     Op dump;
+                     dump.kind = Kind::dump;
+                     dump.cpu = small.empty() ? 0 : small.back().cpu;
+                     with_dump.push_back(dump);
+                     return with_dump;
+                   }(),
+                   mover);
       }
       FAIL() << msg.str();
     }
@@ -913,15 +961,14 @@ TEST_P(KernelDiff, RandomOpsMatchKernelByteForByte) {
   }
   if (env_u64("XMAPS_DIFF_STATS", 0) != 0) {
     std::ostringstream s;
-    for (const auto& [what, n] : stats) s << "  " << what << ": " << n << "\n";
+    for (const auto& [what, n] : stats)
+      s << "  " << what << ": " << n << "\n";
     std::cout << cfg.name() << ":\n" << s.str();
   }
 }
 
 INSTANTIATE_TEST_SUITE_P(Matrix, KernelDiff, ::testing::ValuesIn(matrix()),
-                         [](const ::testing::TestParamInfo<Config>& p) {
-                           return p.param.name();
-                         });
+                         [](const ::testing::TestParamInfo<Config>& p) { return p.param.name(); });
 
 // ---- null pointers: EFAULT and what happened before it ----------------------------------------
 
@@ -947,20 +994,28 @@ std::vector<NullCase> null_cases() {
     const std::string p = present ? "_present" : "_missing";
     c.push_back({"lookup_null_key" + p, Kind::lookup, true, false, false, false, false, present});
     c.push_back({"lookup_null_value" + p, Kind::lookup, false, true, false, false, false, present});
-    c.push_back({"lookup_null_value_flag1" + p, Kind::lookup, false, true, false, false, false, present, 1});
+    c.push_back({"lookup_null_value_flag1" + p, Kind::lookup, false, true, false, false, false,
+                 present, 1});
     c.push_back({"update_null_key" + p, Kind::update, true, false, false, false, false, present});
-    c.push_back({"update_null_key_flag3" + p, Kind::update, true, false, false, false, false, present, 3});
-    c.push_back({"update_null_key_flag4" + p, Kind::update, true, false, false, false, false, present, 4});
+    c.push_back(
+        {"update_null_key_flag3" + p, Kind::update, true, false, false, false, false, present, 3});
+    c.push_back(
+        {"update_null_key_flag4" + p, Kind::update, true, false, false, false, false, present, 4});
     c.push_back({"update_null_value" + p, Kind::update, false, true, false, false, false, present});
-    c.push_back({"update_null_value_noexist" + p, Kind::update, false, true, false, false, false, present, 1});
+    c.push_back({"update_null_value_noexist" + p, Kind::update, false, true, false, false, false,
+                 present, 1});
     c.push_back({"erase_null_key" + p, Kind::erase, true, false, false, false, false, present});
-    c.push_back({"lookup_and_erase_null_key" + p, Kind::lookup_and_erase, true, false, false, false, false, present});
-    c.push_back({"lookup_and_erase_null_value" + p, Kind::lookup_and_erase, false, true, false, false, false, present});
-    c.push_back({"get_next_key_null_next" + p, Kind::get_next_key, false, true, false, false, false, present});
-    c.push_back({"get_next_key_null_both" + p, Kind::get_next_key, true, true, false, false, false, present});
+    c.push_back({"lookup_and_erase_null_key" + p, Kind::lookup_and_erase, true, false, false, false,
+                 false, present});
+    c.push_back({"lookup_and_erase_null_value" + p, Kind::lookup_and_erase, false, true, false,
+                 false, false, present});
+    c.push_back({"get_next_key_null_next" + p, Kind::get_next_key, false, true, false, false, false,
+                 present});
+    c.push_back({"get_next_key_null_both" + p, Kind::get_next_key, true, true, false, false, false,
+                 present});
   }
-  for (const Kind k : {Kind::lookup_batch, Kind::lookup_and_erase_batch, Kind::update_batch,
-                       Kind::erase_batch}) {
+  for (const Kind k :
+       {Kind::lookup_batch, Kind::lookup_and_erase_batch, Kind::update_batch, Kind::erase_batch}) {
     const std::string n = kind_name(k);
     c.push_back({n + "_null_keys", k, false, false, true, false, false});
     c.push_back({n + "_null_values", k, false, false, false, true, false});
@@ -975,7 +1030,8 @@ class KernelDiffNullPointers : public ::testing::TestWithParam<MapType> {};
 
 TEST_P(KernelDiffNullPointers, EveryCommandMatchesKernel) {
   std::string why;
-  if (!xmaps::testing::bpf_available(&why)) GTEST_SKIP() << why;
+  if (!xmaps::testing::bpf_available(&why))
+    GTEST_SKIP() << why;
   MapSpec spec;
   spec.type = GetParam();
   spec.key_size = 4;
@@ -1012,7 +1068,9 @@ TEST_P(KernelDiffNullPointers, EveryCommandMatchesKernel) {
           case Kind::lookup: rc = pair->kernel.lookup(key, value, c.flags); break;
           case Kind::update: rc = pair->kernel.update(key, value, c.flags); break;
           case Kind::erase: rc = pair->kernel.erase(key); break;
-          case Kind::lookup_and_erase: rc = pair->kernel.lookup_and_erase(key, value, c.flags); break;
+          case Kind::lookup_and_erase:
+            rc = pair->kernel.lookup_and_erase(key, value, c.flags);
+            break;
           case Kind::get_next_key: rc = pair->kernel.get_next_key(key, value); break;
           default: break;
         }
@@ -1035,7 +1093,8 @@ TEST_P(KernelDiffNullPointers, EveryCommandMatchesKernel) {
     } else {
       auto batch = [&](auto&& call, Bytes& keys_out, std::uint32_t& count_out) {
         Bytes keys(8 * 4);
-        for (std::uint32_t i = 0; i < 8; ++i) std::memcpy(keys.data() + 4 * i, &i, 4);
+        for (std::uint32_t i = 0; i < 8; ++i)
+          std::memcpy(keys.data() + 4 * i, &i, 4);
         Bytes values = pattern(8 * vs, 0x22);
         Bytes token = pattern(kTokenBytes, 0x33);
         BatchArgs b;
@@ -1079,18 +1138,24 @@ TEST_P(KernelDiffNullPointers, EveryCommandMatchesKernel) {
     const Outcome kd = pair->run_kernel(dump);
     const Outcome xd = pair->run_mine(dump);
     std::ostringstream line;
-    if (krc != xrc) line << " rc kernel " << errno_name(krc) << " xmaps " << errno_name(xrc) << ";";
-    if (kcount != xcount) line << " count kernel " << kcount << " xmaps " << xcount << ";";
-    if (kout != xout) line << " output buffers differ;";
+    if (krc != xrc)
+      line << " rc kernel " << errno_name(krc) << " xmaps " << errno_name(xrc) << ";";
+    if (kcount != xcount)
+      line << " count kernel " << kcount << " xmaps " << xcount << ";";
+    if (kout != xout)
+      line << " output buffers differ;";
     if (!(kd == xd)) {
       line << " map afterwards: kernel " << kd.count << " keys [" << hex(kd.out) << "], xmaps "
-           << xd.count << " keys [" << hex(xd.out) << "]" << (kd.count == xd.count && kd.out == xd.out ? " (values differ)" : "") << ";";
+           << xd.count << " keys [" << hex(xd.out) << "]"
+           << (kd.count == xd.count && kd.out == xd.out ? " (values differ)" : "") << ";";
     }
-    if (!line.str().empty()) report << "  " << c.name << ":" << line.str() << "\n";
+    if (!line.str().empty())
+      report << "  " << c.name << ":" << line.str() << "\n";
   }
   if (!report.str().empty()) {
     FAIL() << type_name(spec.type) << " map (key 4, value 12, max 8) holding keys 0..3; '_present' "
-           << "uses key 2, '_missing' key 5; batch cases count 4 unless named:\n" << report.str();
+           << "uses key 2, '_missing' key 5; batch cases count 4 unless named:\n"
+           << report.str();
   }
 }
 

@@ -4,6 +4,8 @@
 // the engines, with the kernel's argument checks in the kernel's order (kernel/bpf/syscall.c:
 // map_create, map_lookup_elem, map_update_elem, ...; hashtab.c and arraymap.c alloc checks;
 // generic_map_*_batch).
+#include "xmaps/map.h"
+
 #include <cstring>
 #include <fstream>
 #include <memory>
@@ -17,7 +19,6 @@
 #include "xmaps/detail/hash_table.h"
 #include "xmaps/errc.h"
 #include "xmaps/hash_map.h"
-#include "xmaps/map.h"
 
 namespace xmaps {
 
@@ -34,7 +35,9 @@ bool is_hash_type(MapType t) {
   return t == MapType::hash || t == MapType::percpu_hash || t == MapType::lru_hash ||
          t == MapType::lru_percpu_hash;
 }
-bool is_array_type(MapType t) { return t == MapType::array || t == MapType::percpu_array; }
+bool is_array_type(MapType t) {
+  return t == MapType::array || t == MapType::percpu_array;
+}
 
 // bpf_map_flags_access_ok().
 bool access_ok(std::uint32_t flags) {
@@ -48,7 +51,8 @@ int online_numa_nodes() {
   std::string line;
   if (in && std::getline(in, line)) {
     const int n = detail::cpu_count_from_list(line);
-    if (n > 0) return n;
+    if (n > 0)
+      return n;
   }
   return 1;
 }
@@ -66,14 +70,22 @@ Errc validate_hash(const MapSpec& s) {
   const bool percpu_lru = (s.flags & kNoCommonLru) != 0;
   const bool numa = numa_node_given(s);
   constexpr std::uint32_t kMask = kNoPrealloc | kNoCommonLru | kNumaNode | kAccessMask | kZeroSeed;
-  if ((s.flags & ~kMask) != 0 || !access_ok(s.flags)) return Errc::invalid;
-  if (!lru && percpu_lru) return Errc::invalid;
-  if (lru && !prealloc) return Errc::not_supported;
-  if (numa && (percpu || percpu_lru)) return Errc::invalid;
-  if (s.max_entries == 0 || s.key_size == 0 || s.value_size == 0) return Errc::invalid;
-  if (static_cast<std::uint64_t>(s.key_size) + s.value_size >= kHtabMaxKeyValue) return Errc::too_big;
-  if (percpu && round_up(s.value_size, 8) > kPcpuMaxValue) return Errc::too_big;
-  if (s.max_entries > 1U << 31) return Errc::too_big;
+  if ((s.flags & ~kMask) != 0 || !access_ok(s.flags))
+    return Errc::invalid;
+  if (!lru && percpu_lru)
+    return Errc::invalid;
+  if (lru && !prealloc)
+    return Errc::not_supported;
+  if (numa && (percpu || percpu_lru))
+    return Errc::invalid;
+  if (s.max_entries == 0 || s.key_size == 0 || s.value_size == 0)
+    return Errc::invalid;
+  if (static_cast<std::uint64_t>(s.key_size) + s.value_size >= kHtabMaxKeyValue)
+    return Errc::too_big;
+  if (percpu && round_up(s.value_size, 8) > kPcpuMaxValue)
+    return Errc::too_big;
+  if (s.max_entries > 1U << 31)
+    return Errc::too_big;
   return Errc::ok;
 }
 
@@ -86,10 +98,14 @@ Errc validate_array(const MapSpec& s) {
       !access_ok(s.flags) || (percpu && numa)) {
     return Errc::invalid;
   }
-  if (s.type != MapType::array && (s.flags & (kMmapable | kInnerMap)) != 0) return Errc::invalid;
-  if ((s.flags & kPreserveElems) != 0) return Errc::invalid;  // perf event arrays only
-  if (s.value_size > 0x7fffffffU) return Errc::too_big;
-  if (percpu && round_up(s.value_size, 8) > kPcpuMaxValue) return Errc::too_big;
+  if (s.type != MapType::array && (s.flags & (kMmapable | kInnerMap)) != 0)
+    return Errc::invalid;
+  if ((s.flags & kPreserveElems) != 0)
+    return Errc::invalid;  // perf event arrays only
+  if (s.value_size > 0x7fffffffU)
+    return Errc::too_big;
+  if (percpu && round_up(s.value_size, 8) > kPcpuMaxValue)
+    return Errc::too_big;
   return Errc::ok;
 }
 
@@ -106,22 +122,30 @@ class MapBase : public Map {
   // The syscall layer's checks, in its order, before a map type sees the command.
   // map_lookup_elem: unknown flags, read permission, BPF_F_LOCK (no spin lock), the key.
   [[nodiscard]] Errc check_lookup(const void* key, std::uint64_t flags) const {
-    if ((flags & ~kElemFlagLock) != 0) return Errc::invalid;
-    if (!can_read()) return Errc::permission;
-    if (flags != 0) return Errc::invalid;
+    if ((flags & ~kElemFlagLock) != 0)
+      return Errc::invalid;
+    if (!can_read())
+      return Errc::permission;
+    if (flags != 0)
+      return Errc::invalid;
     return key == nullptr ? Errc::fault : Errc::ok;
   }
   // map_update_elem: write permission, BPF_F_LOCK (no spin lock), the key and value.
   [[nodiscard]] Errc check_update(const void* key, const void* value, std::uint64_t flags) const {
-    if (!can_write()) return Errc::permission;
-    if ((flags & kElemFlagLock) != 0) return Errc::invalid;
+    if (!can_write())
+      return Errc::permission;
+    if ((flags & kElemFlagLock) != 0)
+      return Errc::invalid;
     return key == nullptr || value == nullptr ? Errc::fault : Errc::ok;
   }
   // map_lookup_and_delete_elem: unknown flags, read and write permission, BPF_F_LOCK, the key.
   [[nodiscard]] Errc check_lookup_and_erase(const void* key, std::uint64_t flags) const {
-    if ((flags & ~kElemFlagLock) != 0) return Errc::invalid;
-    if (!can_read() || !can_write()) return Errc::permission;
-    if (flags != 0) return Errc::invalid;
+    if ((flags & ~kElemFlagLock) != 0)
+      return Errc::invalid;
+    if (!can_read() || !can_write())
+      return Errc::permission;
+    if (flags != 0)
+      return Errc::invalid;
     return key == nullptr ? Errc::fault : Errc::ok;
   }
 
@@ -132,7 +156,8 @@ class MapBase : public Map {
     if ((a.elem_flags & ~kElemFlagLock) != 0 || (a.elem_flags & kElemFlagLock) != 0) {
       return Errc::invalid;
     }
-    if (a.count == 0) return Errc::ok;
+    if (a.count == 0)
+      return Errc::ok;
     if (a.keys == nullptr) {  // the first key's copy_from_user fails: nothing processed
       a.count = 0;
       return Errc::fault;
@@ -144,7 +169,8 @@ class MapBase : public Map {
     for (; done < a.count; ++done) {
       err = op(keys + static_cast<std::size_t>(done) * spec_.key_size,
                values == nullptr ? nullptr : values + static_cast<std::size_t>(done) * value_bytes);
-      if (err != Errc::ok) break;
+      if (err != Errc::ok)
+        break;
     }
     a.count = done;
     return err;
@@ -159,27 +185,33 @@ class HashMapRaw final : public MapBase {
   std::size_t batch_token_size() const noexcept override { return sizeof(std::uint32_t); }
 
   Errc lookup(const void* key, void* value, std::uint64_t flags) override {
-    if (const Errc err = check_lookup(key, flags); err != Errc::ok) return err;
+    if (const Errc err = check_lookup(key, flags); err != Errc::ok)
+      return err;
     detail::MaybeRcu rcu(!prealloc());
     if (value == nullptr) {  // the lookup runs; only the copy-out fails
-      return table_.find(key, table_.hash_of(key)) == detail::kNoElem ? Errc::not_found : Errc::fault;
+      return table_.find(key, table_.hash_of(key)) == detail::kNoElem ? Errc::not_found
+                                                                      : Errc::fault;
     }
     return table_.copy_value(key, value, detail::Side::user);
   }
 
   Errc update(const void* key, const void* value, std::uint64_t flags) override {
-    if (const Errc err = check_update(key, value, flags); err != Errc::ok) return err;
+    if (const Errc err = check_update(key, value, flags); err != Errc::ok)
+      return err;
     return table_.update(key, value, flags, detail::Side::user);
   }
 
   Errc erase(const void* key) override {
-    if (!can_write()) return Errc::permission;
-    if (key == nullptr) return Errc::fault;
+    if (!can_write())
+      return Errc::permission;
+    if (key == nullptr)
+      return Errc::fault;
     return table_.erase(key);
   }
 
   Errc lookup_and_erase(const void* key, void* value, std::uint64_t flags) override {
-    if (const Errc err = check_lookup_and_erase(key, flags); err != Errc::ok) return err;
+    if (const Errc err = check_lookup_and_erase(key, flags); err != Errc::ok)
+      return err;
     if (value == nullptr) {  // the element is deleted; only the copy-out fails
       const Errc err = table_.erase(key);
       return err == Errc::ok ? Errc::fault : err;
@@ -188,45 +220,51 @@ class HashMapRaw final : public MapBase {
   }
 
   Errc get_next_key(const void* key, void* next_key) override {
-    if (!can_read()) return Errc::permission;
-    if (next_key == nullptr) return Errc::fault;
+    if (!can_read())
+      return Errc::permission;
+    if (next_key == nullptr)
+      return Errc::fault;
     detail::MaybeRcu rcu(!prealloc());
     return table_.get_next_key(key, next_key);
   }
 
   Errc lookup_batch(BatchArgs& a) override {
-    if (!can_read()) return Errc::permission;
+    if (!can_read())
+      return Errc::permission;
     return bucket_batch(a, false);
   }
   Errc lookup_and_erase_batch(BatchArgs& a) override {
-    if (!can_read() || !can_write()) return Errc::permission;
+    if (!can_read() || !can_write())
+      return Errc::permission;
     return bucket_batch(a, true);
   }
   Errc update_batch(BatchArgs& a) override {
-    if (!can_write()) return Errc::permission;
+    if (!can_write())
+      return Errc::permission;
     return generic_batch(a, table_.user_value_size(), [&](const void* k, const void* v) {
       return v == nullptr ? Errc::fault : table_.update(k, v, 0, detail::Side::user);
     });
   }
   Errc erase_batch(BatchArgs& a) override {
-    if (!can_write()) return Errc::permission;
+    if (!can_write())
+      return Errc::permission;
     return generic_batch(a, 0, [&](const void* k, const void*) { return table_.erase(k); });
   }
 
   void* lookup_elem(const void* key) noexcept override {
     detail::MaybeRcu rcu(!prealloc());
     const std::uint32_t i = table_.find(key, table_.hash_of(key));
-    if (i == detail::kNoElem) return nullptr;
+    if (i == detail::kNoElem)
+      return nullptr;
     return table_.value_ptr(i, table_.config().percpu ? current_cpu() : 0);
   }
   Errc update_elem(const void* key, const void* value, std::uint64_t flags) noexcept override {
     return table_.update(key, value, flags, detail::Side::program);
   }
-  Errc delete_elem(const void* key) noexcept override {
-    return table_.erase(key);
-  }
+  Errc delete_elem(const void* key) noexcept override { return table_.erase(key); }
   void* lookup_percpu_elem(const void* key, std::uint32_t cpu) noexcept override {
-    if (!table_.config().percpu || cpu >= static_cast<std::uint32_t>(table_.ncpus())) return nullptr;
+    if (!table_.config().percpu || cpu >= static_cast<std::uint32_t>(table_.ncpus()))
+      return nullptr;
     detail::MaybeRcu rcu(!prealloc());
     const std::uint32_t i = table_.find(key, table_.hash_of(key));
     return i == detail::kNoElem ? nullptr : table_.value_ptr(i, static_cast<int>(cpu));
@@ -240,18 +278,24 @@ class HashMapRaw final : public MapBase {
     if ((a.elem_flags & ~kElemFlagLock) != 0 || (a.elem_flags & kElemFlagLock) != 0) {
       return Errc::invalid;
     }
-    if (a.flags != 0) return Errc::invalid;
-    if (a.count == 0) return Errc::ok;
+    if (a.flags != 0)
+      return Errc::invalid;
+    if (a.count == 0)
+      return Errc::ok;
     const std::uint32_t max_count = a.count;
     a.count = 0;
     std::uint32_t batch = 0;
-    if (a.in_batch != nullptr) std::memcpy(&batch, a.in_batch, sizeof(batch));
-    if (batch >= table_.n_buckets()) return Errc::not_found;  // out_batch untouched
+    if (a.in_batch != nullptr)
+      std::memcpy(&batch, a.in_batch, sizeof(batch));
+    if (batch >= table_.n_buckets())
+      return Errc::not_found;  // out_batch untouched
     std::uint32_t count = 0;
-    const Errc err = table_.lookup_batch(batch, max_count, count, static_cast<unsigned char*>(a.keys),
-                                         static_cast<unsigned char*>(a.values), do_delete);
+    const Errc err =
+        table_.lookup_batch(batch, max_count, count, static_cast<unsigned char*>(a.keys),
+                            static_cast<unsigned char*>(a.values), do_delete);
     // As the kernel: a failed copy-out leaves count at 0; the out_batch copy comes first.
-    if (err == Errc::fault || a.out_batch == nullptr) return Errc::fault;
+    if (err == Errc::fault || a.out_batch == nullptr)
+      return Errc::fault;
     std::memcpy(a.out_batch, &batch, sizeof(batch));
     a.count = count;
     return err;
@@ -268,44 +312,57 @@ class ArrayMapRaw final : public MapBase {
   std::size_t batch_token_size() const noexcept override { return sizeof(std::uint32_t); }
 
   Errc lookup(const void* key, void* value, std::uint64_t flags) override {
-    if (const Errc err = check_lookup(key, flags); err != Errc::ok) return err;
-    if (value == nullptr) return Errc::fault;
+    if (const Errc err = check_lookup(key, flags); err != Errc::ok)
+      return err;
+    if (value == nullptr)
+      return Errc::fault;
     return table_.copy(index_of(key), value, detail::ArraySide::user);
   }
   Errc update(const void* key, const void* value, std::uint64_t flags) override {
-    if (const Errc err = check_update(key, value, flags); err != Errc::ok) return err;
+    if (const Errc err = check_update(key, value, flags); err != Errc::ok)
+      return err;
     return table_.update(index_of(key), value, flags, detail::ArraySide::user);
   }
   Errc erase(const void* key) override {
-    if (!can_write()) return Errc::permission;
-    if (key == nullptr) return Errc::fault;
+    if (!can_write())
+      return Errc::permission;
+    if (key == nullptr)
+      return Errc::fault;
     return Errc::invalid;  // array elements always exist
   }
   Errc lookup_and_erase(const void* key, void* /*value*/, std::uint64_t flags) override {
-    if (const Errc err = check_lookup_and_erase(key, flags); err != Errc::ok) return err;
+    if (const Errc err = check_lookup_and_erase(key, flags); err != Errc::ok)
+      return err;
     return Errc::not_supported;
   }
   Errc get_next_key(const void* key, void* next_key) override {
-    if (!can_read()) return Errc::permission;
-    if (next_key == nullptr) return Errc::fault;
+    if (!can_read())
+      return Errc::permission;
+    if (next_key == nullptr)
+      return Errc::fault;
     std::uint32_t index = 0;
     std::uint32_t next = 0;
-    if (key != nullptr) index = index_of(key);
+    if (key != nullptr)
+      index = index_of(key);
     const Errc err = table_.get_next_key(key == nullptr ? nullptr : &index, &next);
-    if (err == Errc::ok) std::memcpy(next_key, &next, sizeof(next));
+    if (err == Errc::ok)
+      std::memcpy(next_key, &next, sizeof(next));
     return err;
   }
 
   // generic_map_lookup_batch: a get_next_key walk; the token is the last key returned.
   Errc lookup_batch(BatchArgs& a) override {
-    if (!can_read()) return Errc::permission;
+    if (!can_read())
+      return Errc::permission;
     if ((a.elem_flags & ~kElemFlagLock) != 0 || (a.elem_flags & kElemFlagLock) != 0) {
       return Errc::invalid;
     }
-    if (a.count == 0) return Errc::ok;
+    if (a.count == 0)
+      return Errc::ok;
     const std::uint32_t max_count = a.count;
     a.count = 0;
-    if (a.keys == nullptr || a.values == nullptr) return Errc::fault;
+    if (a.keys == nullptr || a.values == nullptr)
+      return Errc::fault;
     std::uint32_t prev = 0;
     bool have_prev = false;
     if (a.in_batch != nullptr) {
@@ -320,9 +377,12 @@ class ArrayMapRaw final : public MapBase {
     while (done < max_count) {
       std::uint32_t key = 0;
       err = table_.get_next_key(have_prev ? &prev : nullptr, &key);
-      if (err != Errc::ok) break;
-      err = table_.copy(key, values + static_cast<std::size_t>(done) * vsize, detail::ArraySide::user);
-      if (err != Errc::ok) break;
+      if (err != Errc::ok)
+        break;
+      err = table_.copy(key, values + static_cast<std::size_t>(done) * vsize,
+                        detail::ArraySide::user);
+      if (err != Errc::ok)
+        break;
       std::memcpy(keys + static_cast<std::size_t>(done) * sizeof(key), &key, sizeof(key));
       prev = key;
       have_prev = true;
@@ -330,24 +390,27 @@ class ArrayMapRaw final : public MapBase {
     }
     a.count = done;
     if (done > 0) {
-      if (a.out_batch == nullptr) return Errc::fault;
+      if (a.out_batch == nullptr)
+        return Errc::fault;
       std::memcpy(a.out_batch, &prev, sizeof(prev));
     }
     return err;
   }
   Errc lookup_and_erase_batch(BatchArgs& /*a*/) override {
-    if (!can_read() || !can_write()) return Errc::permission;
+    if (!can_read() || !can_write())
+      return Errc::permission;
     return Errc::not_supported;
   }
   Errc update_batch(BatchArgs& a) override {
-    if (!can_write()) return Errc::permission;
+    if (!can_write())
+      return Errc::permission;
     return generic_batch(a, table_.user_value_size(), [&](const void* k, const void* v) {
-      return v == nullptr ? Errc::fault
-                          : table_.update(index_of(k), v, 0, detail::ArraySide::user);
+      return v == nullptr ? Errc::fault : table_.update(index_of(k), v, 0, detail::ArraySide::user);
     });
   }
   Errc erase_batch(BatchArgs& /*a*/) override {
-    if (!can_write()) return Errc::permission;
+    if (!can_write())
+      return Errc::permission;
     return Errc::not_supported;
   }
 
@@ -359,7 +422,8 @@ class ArrayMapRaw final : public MapBase {
   }
   Errc delete_elem(const void* /*key*/) noexcept override { return Errc::invalid; }
   void* lookup_percpu_elem(const void* key, std::uint32_t cpu) noexcept override {
-    if (!table_.config().percpu || cpu >= static_cast<std::uint32_t>(table_.ncpus())) return nullptr;
+    if (!table_.config().percpu || cpu >= static_cast<std::uint32_t>(table_.ncpus()))
+      return nullptr;
     return table_.slot(index_of(key), static_cast<int>(cpu));
   }
 
@@ -380,10 +444,14 @@ Errc validate(const MapSpec& spec) noexcept {
     return Errc::invalid;  // bpf_get_file_flag()
   }
   // bpf_map_attr_numa_node(): with the flag, -1 still means NUMA_NO_NODE.
-  if (numa_node_given(spec) && spec.numa_node >= online_numa_nodes()) return Errc::invalid;
-  if (numa_node_given(spec) && spec.numa_node < -1) return Errc::invalid;
-  if (is_hash_type(spec.type)) return validate_hash(spec);
-  if (is_array_type(spec.type)) return validate_array(spec);
+  if (numa_node_given(spec) && spec.numa_node >= online_numa_nodes())
+    return Errc::invalid;
+  if (numa_node_given(spec) && spec.numa_node < -1)
+    return Errc::invalid;
+  if (is_hash_type(spec.type))
+    return validate_hash(spec);
+  if (is_array_type(spec.type))
+    return validate_array(spec);
   return Errc::invalid;  // map types not built yet (LRU, queue, stack, cpumap come later)
 }
 
@@ -414,7 +482,8 @@ std::unique_ptr<Map> create_map(const MapSpec& spec, Errc* error) {
       err = Errc::too_big;  // sizes the engine cannot index (beyond the kernel's own limits)
     }
   }
-  if (error != nullptr) *error = err;
+  if (error != nullptr)
+    *error = err;
   return map;
 }
 

@@ -1,10 +1,9 @@
 // SPDX-License-Identifier: MIT
 #include "xmaps/rcu.h"
 
-#include <urcu-bp.h>
-
 #include <atomic>
 #include <new>
+#include <urcu-bp.h>
 
 namespace xmaps::detail {
 
@@ -28,8 +27,12 @@ void run_deferred(rcu_head* head) {
 
 // urcu-bp.h maps generic names (rcu_read_lock, call_rcu, ...) onto its flavour by macro; the
 // xmaps names are chosen not to collide with any of them.
-void rcu_enter() noexcept { urcu_bp_read_lock(); }
-void rcu_leave() noexcept { urcu_bp_read_unlock(); }
+void rcu_enter() noexcept {
+  urcu_bp_read_lock();
+}
+void rcu_leave() noexcept {
+  urcu_bp_read_unlock();
+}
 
 void rcu_defer(RcuCallback fn, void* arg) {
   auto* node = new DeferNode{{}, nullptr, arg};
@@ -37,7 +40,9 @@ void rcu_defer(RcuCallback fn, void* arg) {
   urcu_bp_call_rcu(&node->head, run_deferred);
 }
 
-bool rcu_in_read_section() noexcept { return urcu_bp_read_ongoing() != 0; }
+bool rcu_in_read_section() noexcept {
+  return urcu_bp_read_ongoing() != 0;
+}
 
 void rcu_flush() noexcept {
   urcu_bp_synchronize_rcu();

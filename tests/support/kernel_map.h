@@ -9,16 +9,15 @@
 // (also on error); out_batch, keys and values are written by the kernel directly.
 #pragma once
 
-#include <linux/bpf.h>
-#include <sys/syscall.h>
-#include <unistd.h>
-
 #include <cerrno>
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
 #include <fstream>
+#include <linux/bpf.h>
 #include <string>
+#include <sys/syscall.h>
+#include <unistd.h>
 #include <utility>
 
 #include "xmaps/map.h"
@@ -29,16 +28,19 @@ namespace xmaps::testing {
 inline int kernel_possible_cpus() {
   std::ifstream in("/sys/devices/system/cpu/possible");
   std::string list;
-  if (!in || !std::getline(in, list)) return 1;
+  if (!in || !std::getline(in, list))
+    return 1;
   int highest = 0;
   std::size_t pos = 0;
   while (pos < list.size()) {
     std::size_t end = list.find(',', pos);
-    if (end == std::string::npos) end = list.size();
+    if (end == std::string::npos)
+      end = list.size();
     const std::string part = list.substr(pos, end - pos);
     const std::size_t dash = part.find('-');
     const int last = std::stoi(dash == std::string::npos ? part : part.substr(dash + 1));
-    if (last > highest) highest = last;
+    if (last > highest)
+      highest = last;
     pos = end + 1;
   }
   return highest + 1;
@@ -56,8 +58,10 @@ inline std::uint64_t to_user(const void* p) {
 // bpf(2): 0 on success (or the fd for BPF_MAP_CREATE), else the positive errno.
 inline int sys_bpf(int cmd, union bpf_attr* attr, int* fd = nullptr) {
   const long rc = ::syscall(__NR_bpf, cmd, attr, sizeof(*attr));
-  if (rc < 0) return errno;
-  if (fd != nullptr) *fd = static_cast<int>(rc);
+  if (rc < 0)
+    return errno;
+  if (fd != nullptr)
+    *fd = static_cast<int>(rc);
   return 0;
 }
 
@@ -65,7 +69,9 @@ class KernelMap {
  public:
   KernelMap() = default;
   KernelMap(KernelMap&& other) noexcept
-      : fd_(std::exchange(other.fd_, -1)), spec_(other.spec_), value_buffer_size_(other.value_buffer_size_) {}
+      : fd_(std::exchange(other.fd_, -1)),
+        spec_(other.spec_),
+        value_buffer_size_(other.value_buffer_size_) {}
   KernelMap& operator=(KernelMap&& other) noexcept {
     if (this != &other) {
       reset();
@@ -93,8 +99,10 @@ class KernelMap {
     KernelMap map;
     int fd = -1;
     const int rc = sys_bpf(BPF_MAP_CREATE, &attr, &fd);
-    if (err != nullptr) *err = rc;
-    if (rc != 0) return map;
+    if (err != nullptr)
+      *err = rc;
+    if (rc != 0)
+      return map;
     map.fd_ = fd;
     map.spec_ = spec;
     const std::size_t slot = (static_cast<std::size_t>(spec.value_size) + 7) / 8 * 8;
@@ -137,7 +145,8 @@ class KernelMap {
 
  private:
   void reset() {
-    if (fd_ >= 0) ::close(fd_);
+    if (fd_ >= 0)
+      ::close(fd_);
     fd_ = -1;
   }
 
@@ -182,7 +191,8 @@ inline bool bpf_available(std::string* why) {
   spec.max_entries = 1;
   int err = 0;
   const KernelMap map = KernelMap::create(spec, &err);
-  if (map.valid()) return true;
+  if (map.valid())
+    return true;
   if (why != nullptr) {
     const char* name = err == EPERM    ? "EPERM"
                        : err == ENOSYS ? "ENOSYS"

@@ -55,8 +55,9 @@ class ArrayTable {
     if (cfg.value_size == 0 || cfg.max_entries == 0) {
       throw std::invalid_argument("xmaps: array value_size and max_entries must be > 0");
     }
-    values_ = Region(static_cast<std::size_t>(cfg.max_entries) * vslot_ * static_cast<std::size_t>(ncpus_),
-                     /*commit=*/true);
+    values_ = Region(
+        static_cast<std::size_t>(cfg.max_entries) * vslot_ * static_cast<std::size_t>(ncpus_),
+        /*commit=*/true);
     seqs_ = std::make_unique<std::atomic<std::uint32_t>[]>(cfg.max_entries);
   }
 
@@ -69,22 +70,26 @@ class ArrayTable {
 
   // Value slot of `index` for `cpu` (0 for non-per-CPU maps), or nullptr if out of range.
   [[nodiscard]] void* slot(std::uint32_t index, int cpu) const noexcept {
-    if (index >= cfg_.max_entries) return nullptr;
-    return values_.data() +
-           (static_cast<std::size_t>(cpu) * cfg_.max_entries + index) * vslot_;
+    if (index >= cfg_.max_entries)
+      return nullptr;
+    return values_.data() + (static_cast<std::size_t>(cpu) * cfg_.max_entries + index) * vslot_;
   }
 
   // `stride` (user side of per-CPU maps): bytes per CPU in `value`; 0 = round_up(value_size, 8).
   template <std::size_t VS = 0>
   [[nodiscard]] Errc update(std::uint32_t index, const void* value, std::uint64_t flags,
                             ArraySide side, std::size_t stride = 0) noexcept {
-    if (flags > static_cast<std::uint64_t>(UpdateFlag::exist)) return Errc::invalid;
-    if (index >= cfg_.max_entries) return Errc::too_big;
-    if (flags == static_cast<std::uint64_t>(UpdateFlag::no_exist)) return Errc::exists;
+    if (flags > static_cast<std::uint64_t>(UpdateFlag::exist))
+      return Errc::invalid;
+    if (index >= cfg_.max_entries)
+      return Errc::too_big;
+    if (flags == static_cast<std::uint64_t>(UpdateFlag::no_exist))
+      return Errc::exists;
     std::atomic<std::uint32_t>& seq = seqs_[index];
     lock_seq(seq);
     if (cfg_.percpu && side == ArraySide::user) {
-      if (stride == 0) stride = vslot_;
+      if (stride == 0)
+        stride = vslot_;
       const auto* src = static_cast<const unsigned char*>(value);
       for (int c = 0; c < ncpus_; ++c) {
         store_bytes(words(index, c), src + static_cast<std::size_t>(c) * stride, stride);
@@ -102,7 +107,8 @@ class ArrayTable {
   template <std::size_t VS = 0>
   [[nodiscard]] Errc copy(std::uint32_t index, void* out, ArraySide side,
                           std::size_t stride = 0) const noexcept {
-    if (index >= cfg_.max_entries) return Errc::not_found;
+    if (index >= cfg_.max_entries)
+      return Errc::not_found;
     const std::atomic<std::uint32_t>& seq = seqs_[index];
     for (;;) {
       // A2: pairs with R3 in update(); see words.h.
@@ -112,7 +118,8 @@ class ArrayTable {
         continue;
       }
       if (cfg_.percpu && side == ArraySide::user) {
-        if (stride == 0) stride = vslot_;
+        if (stride == 0)
+          stride = vslot_;
         auto* dst = static_cast<unsigned char*>(out);
         for (int c = 0; c < ncpus_; ++c) {
           load_bytes(dst + static_cast<std::size_t>(c) * stride, words(index, c), stride);
@@ -121,7 +128,8 @@ class ArrayTable {
         load_bytes<VS>(out, words(index, cfg_.percpu ? current_cpu() : 0), cfg_.value_size);
       }
       // Relaxed: ordered after load_bytes' acquire loads (words.h).
-      if (seq.load(std::memory_order_relaxed) == s1) return Errc::ok;
+      if (seq.load(std::memory_order_relaxed) == s1)
+        return Errc::ok;
     }
   }
 
@@ -132,7 +140,8 @@ class ArrayTable {
       *next = 0;
       return Errc::ok;
     }
-    if (index == cfg_.max_entries - 1) return Errc::not_found;
+    if (index == cfg_.max_entries - 1)
+      return Errc::not_found;
     *next = index + 1;
     return Errc::ok;
   }
@@ -150,8 +159,8 @@ class ArrayTable {
       std::uint32_t s = seq.load(std::memory_order_relaxed);
       // Acquire: pairs with R3 of the previous writer (its words are visible before ours).
       // The words' own release stores keep this odd value ahead of them for readers (R2).
-      if ((s & 1U) == 0 &&
-          seq.compare_exchange_weak(s, s + 1, std::memory_order_acquire, std::memory_order_relaxed)) {
+      if ((s & 1U) == 0 && seq.compare_exchange_weak(s, s + 1, std::memory_order_acquire,
+                                                     std::memory_order_relaxed)) {
         return;
       }
       backoff.pause();
@@ -172,7 +181,8 @@ inline ArrayConfig typed_array_config(std::uint32_t value_size, std::uint32_t ma
   if ((flags & ~allowed) != 0) {
     throw std::invalid_argument("xmaps: array flags may be kNumaNode or kMmapable (ARRAY only)");
   }
-  if (max_entries == 0) throw std::invalid_argument("xmaps: array max_entries must be > 0");
+  if (max_entries == 0)
+    throw std::invalid_argument("xmaps: array max_entries must be > 0");
   return ArrayConfig{value_size, max_entries, percpu};
 }
 
@@ -233,20 +243,23 @@ class PercpuArrayMap : public detail::TypedArray<V, true> {
 
   // bpf_map_lookup_percpu_elem: the slot of `cpu`; nullptr if out of range.
   [[nodiscard]] V* lookup_percpu(std::uint32_t index, std::uint32_t cpu) noexcept {
-    if (cpu >= static_cast<std::uint32_t>(this->table_.ncpus())) return nullptr;
+    if (cpu >= static_cast<std::uint32_t>(this->table_.ncpus()))
+      return nullptr;
     return static_cast<V*>(this->table_.slot(index, static_cast<int>(cpu)));
   }
 
   // User side: every CPU's value (out.size() must be possible_cpus()).
   [[nodiscard]] Errc lookup_all(std::uint32_t index, std::span<V> out) const noexcept {
-    if (out.size() != static_cast<std::size_t>(this->table_.ncpus())) return Errc::invalid;
+    if (out.size() != static_cast<std::size_t>(this->table_.ncpus()))
+      return Errc::invalid;
     return this->table_.copy(index, out.data(), detail::ArraySide::user, sizeof(V));
   }
 
   // User side: sets every CPU's value (values.size() must be possible_cpus()).
   [[nodiscard]] Errc update_all(std::uint32_t index, std::span<const V> values,
                                 UpdateFlag flag = UpdateFlag::any) noexcept {
-    if (values.size() != static_cast<std::size_t>(this->table_.ncpus())) return Errc::invalid;
+    if (values.size() != static_cast<std::size_t>(this->table_.ncpus()))
+      return Errc::invalid;
     return this->table_.update(index, values.data(), static_cast<std::uint64_t>(flag),
                                detail::ArraySide::user, sizeof(V));
   }

@@ -9,7 +9,7 @@
 namespace xmaps {
 
 template <class T>
-concept MapKey = std::is_trivially_copyable_v<T> && (sizeof(T) > 0);
+concept MapKey = std::is_trivially_copyable_v<T> &&(sizeof(T) > 0);
 
 template <class T>
 concept MapValue = std::is_trivially_copyable_v<T> && std::is_nothrow_default_constructible_v<T>;

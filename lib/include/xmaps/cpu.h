@@ -24,11 +24,10 @@
 // (as BPF programs use __sync_fetch_and_add) or bind each thread to its own id.
 #pragma once
 
-#include <sched.h>
-
 #include <atomic>
 #include <cstdint>
 #include <fstream>
+#include <sched.h>
 #include <stdexcept>
 #include <string>
 #include <thread>
@@ -42,7 +41,8 @@ namespace detail {
 inline int cpu_count_from_list(const std::string& text) noexcept {
   const std::size_t first = text.find_first_not_of(" \t\r\n");
   const std::size_t last = text.find_last_not_of(" \t\r\n");
-  if (first == std::string::npos) return 0;
+  if (first == std::string::npos)
+    return 0;
   int highest = -1;
   std::size_t pos = first;
   // Reads a decimal number at pos; false if there is none or it is absurdly large.
@@ -51,7 +51,8 @@ inline int cpu_count_from_list(const std::string& text) noexcept {
     long value = 0;
     while (pos <= last && text[pos] >= '0' && text[pos] <= '9') {
       value = value * 10 + (text[pos] - '0');
-      if (value > 1 << 22) return false;
+      if (value > 1 << 22)
+        return false;
       ++pos;
     }
     out = static_cast<int>(value);
@@ -60,15 +61,20 @@ inline int cpu_count_from_list(const std::string& text) noexcept {
   for (;;) {
     int lo = 0;
     int hi = 0;
-    if (!number(lo)) return 0;
+    if (!number(lo))
+      return 0;
     hi = lo;
     if (pos <= last && text[pos] == '-') {
       ++pos;
-      if (!number(hi) || hi < lo) return 0;
+      if (!number(hi) || hi < lo)
+        return 0;
     }
-    if (hi > highest) highest = hi;
-    if (pos > last) break;
-    if (text[pos] != ',') return 0;
+    if (hi > highest)
+      highest = hi;
+    if (pos > last)
+      break;
+    if (text[pos] != ',')
+      return 0;
     ++pos;
   }
   return highest + 1;
@@ -79,7 +85,8 @@ inline int detect_possible_cpus() noexcept {
   std::string line;
   if (in && std::getline(in, line)) {
     const int n = cpu_count_from_list(line);
-    if (n > 0) return n;
+    if (n > 0)
+      return n;
   }
   const unsigned hw = std::thread::hardware_concurrency();
   return hw == 0 ? 1 : static_cast<int>(hw);
@@ -106,7 +113,8 @@ inline int possible_cpus() noexcept {
   // Acquire: pairs with the release of whichever CAS fixed the count (here or in
   // set_possible_cpus), so every structure sees the count the others were sized with.
   int n = count.load(std::memory_order_acquire);
-  if (n != 0) return n;
+  if (n != 0)
+    return n;
   const int detected = detail::detect_possible_cpus();
   // Release publishes the detected count; on failure, acquire reads the winner's count.
   if (count.compare_exchange_strong(n, detected, std::memory_order_acq_rel,
@@ -125,8 +133,8 @@ inline void set_possible_cpus(int n) {
   }
   int expected = 0;
   // Release: pairs with the acquire load in possible_cpus().
-  if (!detail::possible_cpu_count().compare_exchange_strong(
-          expected, n, std::memory_order_acq_rel, std::memory_order_acquire) &&
+  if (!detail::possible_cpu_count().compare_exchange_strong(expected, n, std::memory_order_acq_rel,
+                                                            std::memory_order_acquire) &&
       expected != n) {
     throw std::logic_error("xmaps: set_possible_cpus() after the CPU count was fixed at " +
                            std::to_string(expected));
@@ -137,7 +145,8 @@ inline void set_possible_cpus(int n) {
 // possible_cpus(). Thread-safe; cheap (a thread-local read, or glibc's rseq-backed getcpu).
 inline int current_cpu() noexcept {
   const int bound = detail::bound_cpu();
-  if (bound >= 0) return bound;
+  if (bound >= 0)
+    return bound;
   const int cpu = ::sched_getcpu();
   const int n = possible_cpus();
   return cpu < 0 ? 0 : cpu % n;

@@ -52,10 +52,12 @@ namespace detail {
 class MaybeRcu {
  public:
   explicit MaybeRcu(bool active) noexcept : active_(active) {
-    if (active_) rcu_enter();
+    if (active_)
+      rcu_enter();
   }
   ~MaybeRcu() {
-    if (active_) rcu_leave();
+    if (active_)
+      rcu_leave();
   }
   MaybeRcu(const MaybeRcu&) = delete;
   MaybeRcu& operator=(const MaybeRcu&) = delete;
@@ -68,13 +70,14 @@ class MaybeRcu {
 
 inline HashConfig typed_hash_config(std::uint32_t key_size, std::uint32_t value_size,
                                     std::uint32_t max_entries, std::uint32_t flags, bool percpu) {
-  const std::uint32_t allowed = map_flag::kNoPrealloc | map_flag::kZeroSeed |
-                                (percpu ? 0U : map_flag::kNumaNode);
+  const std::uint32_t allowed =
+      map_flag::kNoPrealloc | map_flag::kZeroSeed | (percpu ? 0U : map_flag::kNumaNode);
   if ((flags & ~allowed) != 0) {
     throw std::invalid_argument(
         "xmaps: hash map flags may be kNoPrealloc, kZeroSeed (and kNumaNode, not per-CPU)");
   }
-  if (max_entries == 0) throw std::invalid_argument("xmaps: hash map max_entries must be > 0");
+  if (max_entries == 0)
+    throw std::invalid_argument("xmaps: hash map max_entries must be > 0");
   HashConfig cfg;
   cfg.key_size = key_size;
   cfg.value_size = value_size;
@@ -97,14 +100,15 @@ class TypedHash {
   // element starts with every other CPU's slot zeroed). Thread-safe, lock on one bucket.
   [[nodiscard]] Errc update(const K& key, const V& value,
                             UpdateFlag flag = UpdateFlag::any) noexcept {
-    return table_.template update<sizeof(K), sizeof(V)>(&key, &value, static_cast<std::uint64_t>(flag),
-                                                        Side::program);
+    return table_.template update<sizeof(K), sizeof(V)>(
+        &key, &value, static_cast<std::uint64_t>(flag), Side::program);
   }
 
   // Pointer into the element (see the header comment for its lifetime), or nullptr.
   // Lock-free; writes nothing shared.
   [[nodiscard]] V* lookup(const K& key) noexcept {
-    if (!table_.config().prealloc) [[unlikely]] return lookup_in_rcu(key);
+    if (!table_.config().prealloc) [[unlikely]]
+      return lookup_in_rcu(key);
     return lookup_unguarded(key);
   }
 
@@ -129,10 +133,11 @@ class TypedHash {
     const int cpu = kPercpu ? current_cpu() : 0;
     for (std::size_t base = 0; base < keys.size(); base += kChunk) {
       const std::size_t n = std::min(kChunk, keys.size() - base);
-      table_.template find_many<sizeof(K)>(reinterpret_cast<const unsigned char*>(keys.data() + base),
-                                           sizeof(K), n, idx);
+      table_.template find_many<sizeof(K)>(
+          reinterpret_cast<const unsigned char*>(keys.data() + base), sizeof(K), n, idx);
       for (std::size_t j = 0; j < n; ++j) {
-        out[base + j] = idx[j] == kNoElem ? nullptr : static_cast<V*>(table_.value_ptr(idx[j], cpu));
+        out[base + j] =
+            idx[j] == kNoElem ? nullptr : static_cast<V*>(table_.value_ptr(idx[j], cpu));
         hits += idx[j] != kNoElem ? 1 : 0;
       }
     }
@@ -161,8 +166,10 @@ class TypedHash {
 
  protected:
   [[nodiscard]] V* lookup_unguarded(const K& key) noexcept {
-    const std::uint32_t i = table_.template find<sizeof(K)>(&key, table_.template hash_of<sizeof(K)>(&key));
-    return i == kNoElem ? nullptr : static_cast<V*>(table_.value_ptr(i, kPercpu ? current_cpu() : 0));
+    const std::uint32_t i =
+        table_.template find<sizeof(K)>(&key, table_.template hash_of<sizeof(K)>(&key));
+    return i == kNoElem ? nullptr
+                        : static_cast<V*>(table_.value_ptr(i, kPercpu ? current_cpu() : 0));
   }
   // NO_PREALLOC: out of line, so the preallocated fast path stays free of calls.
   [[gnu::noinline]] V* lookup_in_rcu(const K& key) noexcept {
@@ -197,7 +204,8 @@ class PercpuHashMap : public detail::TypedHash<K, V, true> {
 
   // bpf_map_lookup_percpu_elem: the slot of `cpu`; nullptr if absent or cpu >= possible_cpus().
   [[nodiscard]] V* lookup_percpu(const K& key, std::uint32_t cpu) noexcept {
-    if (cpu >= static_cast<std::uint32_t>(this->table_.ncpus())) return nullptr;
+    if (cpu >= static_cast<std::uint32_t>(this->table_.ncpus()))
+      return nullptr;
     detail::MaybeRcu rcu(!this->table_.config().prealloc);
     const std::uint32_t i =
         this->table_.template find<sizeof(K)>(&key, this->table_.template hash_of<sizeof(K)>(&key));
@@ -207,22 +215,26 @@ class PercpuHashMap : public detail::TypedHash<K, V, true> {
 
   // User side: every CPU's value at once (out.size() must be possible_cpus()). Consistent.
   [[nodiscard]] Errc lookup_all(const K& key, std::span<V> out) const noexcept {
-    if (out.size() != static_cast<std::size_t>(this->table_.ncpus())) return Errc::invalid;
+    if (out.size() != static_cast<std::size_t>(this->table_.ncpus()))
+      return Errc::invalid;
     detail::MaybeRcu rcu(!this->table_.config().prealloc);
-    return this->table_.template copy_value<sizeof(K)>(&key, out.data(), detail::Side::user, sizeof(V));
+    return this->table_.template copy_value<sizeof(K)>(&key, out.data(), detail::Side::user,
+                                                       sizeof(V));
   }
 
   // User side: sets every CPU's value (values.size() must be possible_cpus()).
   [[nodiscard]] Errc update_all(const K& key, std::span<const V> values,
                                 UpdateFlag flag = UpdateFlag::any) noexcept {
-    if (values.size() != static_cast<std::size_t>(this->table_.ncpus())) return Errc::invalid;
-    return this->table_.template update<sizeof(K)>(&key, values.data(), static_cast<std::uint64_t>(flag),
-                                                   detail::Side::user, sizeof(V));
+    if (values.size() != static_cast<std::size_t>(this->table_.ncpus()))
+      return Errc::invalid;
+    return this->table_.template update<sizeof(K)>(
+        &key, values.data(), static_cast<std::uint64_t>(flag), detail::Side::user, sizeof(V));
   }
 
   // Deletes the entry and returns every CPU's value (out.size() must be possible_cpus()).
   [[nodiscard]] Errc lookup_and_erase(const K& key, std::span<V> out) noexcept {
-    if (out.size() != static_cast<std::size_t>(this->table_.ncpus())) return Errc::invalid;
+    if (out.size() != static_cast<std::size_t>(this->table_.ncpus()))
+      return Errc::invalid;
     return this->table_.template erase<sizeof(K)>(&key, out.data(), detail::Side::user, sizeof(V));
   }
 };

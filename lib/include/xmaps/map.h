@@ -32,8 +32,8 @@ struct MapSpec {
   std::uint32_t key_size = 0;
   std::uint32_t value_size = 0;
   std::uint32_t max_entries = 0;
-  std::uint32_t flags = 0;   // map_flag::k*
-  int numa_node = -1;        // with map_flag::kNumaNode; -1 = any node
+  std::uint32_t flags = 0;  // map_flag::k*
+  int numa_node = -1;       // with map_flag::kNumaNode; -1 = any node
 };
 
 // In/out arguments of the batch calls, as bpf_attr.batch.

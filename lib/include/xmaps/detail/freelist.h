@@ -28,7 +28,8 @@ template <class LinkFn>  // LinkFn: std::uint32_t& (std::uint32_t idx)
 class PerCpuFreelist {
  public:
   PerCpuFreelist(int ncpus, LinkFn link)
-      : ncpus_(ncpus), lists_(std::make_unique<CacheAligned<List>[]>(static_cast<std::size_t>(ncpus))),
+      : ncpus_(ncpus),
+        lists_(std::make_unique<CacheAligned<List>[]>(static_cast<std::size_t>(ncpus))),
         link_(link) {}
 
   // Single-threaded: puts indices [first, first + n) on the lists as the kernel's populate does.
@@ -55,7 +56,8 @@ class PerCpuFreelist {
     for (int i = 0; i < ncpus_; ++i) {
       List& list = lists_[static_cast<std::size_t>((cpu + i) % ncpus_)].value;
       // Relaxed: a hint only; the real check is repeated under the lock.
-      if (list.head.load(std::memory_order_relaxed) == kNoElem) continue;
+      if (list.head.load(std::memory_order_relaxed) == kNoElem)
+        continue;
       list.lock.lock();
       const std::uint32_t idx = list.head.load(std::memory_order_relaxed);
       if (idx != kNoElem) {
@@ -63,7 +65,8 @@ class PerCpuFreelist {
         list.head.store(link_(idx), std::memory_order_relaxed);
       }
       list.lock.unlock();
-      if (idx != kNoElem) return idx;
+      if (idx != kNoElem)
+        return idx;
     }
     return kNoElem;
   }

@@ -122,7 +122,9 @@ class Bucket {
   static constexpr std::uint64_t kTagMask = 0x3fffULL << kTagShift;
   static constexpr std::uint64_t kVersionUnit = 1ULL << 48;
 
-  static std::uint32_t head_of(std::uint64_t w) noexcept { return static_cast<std::uint32_t>(w & kHeadMask); }
+  static std::uint32_t head_of(std::uint64_t w) noexcept {
+    return static_cast<std::uint32_t>(w & kHeadMask);
+  }
   static bool locked(std::uint64_t w) noexcept { return (w & kLockBit) != 0; }
   // The tag bits a hash contributes (above the bits a bucket index uses in most tables).
   static std::uint64_t tag_bits(std::uint32_t hash) noexcept {
@@ -145,11 +147,14 @@ class Bucket {
 
   // A1: pairs with R1 (set_chain_locked) and R7 (unlock): the chain and elements it names are
   // visible.
-  [[nodiscard]] std::uint64_t snapshot() const noexcept { return ref().load(std::memory_order_acquire); }
+  [[nodiscard]] std::uint64_t snapshot() const noexcept {
+    return ref().load(std::memory_order_acquire);
+  }
 
   // Takes the lock; false (nothing taken) if the calling thread holds it already.
   [[nodiscard]] bool lock() noexcept {
-    if (held_bucket() == this) return false;
+    if (held_bucket() == this)
+      return false;
     Backoff backoff;
     for (;;) {
       // Relaxed: picks the CAS's expected value; the CAS orders.
@@ -181,7 +186,8 @@ class Bucket {
   void set_chain_locked(std::uint32_t head, bool single, std::uint32_t head_hash) noexcept {
     const std::uint64_t w = ref().load(std::memory_order_relaxed);
     std::uint64_t next = (w & ~(kHeadMask | kSingleBit | kTagMask)) | head;
-    if ((head & kNullsBit) == 0) next |= (single ? kSingleBit : 0) | tag_bits(head_hash);
+    if ((head & kNullsBit) == 0)
+      next |= (single ? kSingleBit : 0) | tag_bits(head_hash);
     // R1: pairs with A1 in snapshot(); publishes a new head element's contents.
     ref().store(next, std::memory_order_release);
   }
@@ -213,7 +219,8 @@ enum class Side { program, user };
 
 inline std::uint32_t roundup_pow_of_two(std::uint32_t n) noexcept {
   std::uint32_t p = 1;
-  while (p < n) p <<= 1;
+  while (p < n)
+    p <<= 1;
   return p;
 }
 
@@ -228,7 +235,8 @@ class HashTable {
         stride_(sizeof(ElemHeader) + kslot_ + (cfg.percpu ? 0 : vslot_)),
         freelist_(possible_cpus(), Link{this}) {
     if (cfg.key_size == 0 || cfg.value_size == 0 || cfg.max_entries == 0) {
-      throw std::invalid_argument("xmaps: hash map key_size, value_size and max_entries must be > 0");
+      throw std::invalid_argument(
+          "xmaps: hash map key_size, value_size and max_entries must be > 0");
     }
     if (cfg.max_entries > (1U << 31) - 1U) {
       throw std::invalid_argument("xmaps: hash map max_entries too large");
@@ -251,8 +259,9 @@ class HashTable {
     }
     elements_ = Region(static_cast<std::size_t>(capacity_) * stride_, cfg.prealloc);
     if (cfg.percpu) {
-      pcpu_ = Region(static_cast<std::size_t>(capacity_) * vslot_ * static_cast<std::size_t>(ncpus_),
-                     cfg.prealloc);
+      pcpu_ =
+          Region(static_cast<std::size_t>(capacity_) * vslot_ * static_cast<std::size_t>(ncpus_),
+                 cfg.prealloc);
     }
     if (cfg.prealloc) {
       linked_ = std::make_unique<CacheAligned<std::atomic<std::int64_t>>[]>(
@@ -268,7 +277,8 @@ class HashTable {
       rcu_flush();
       Backoff backoff;
       // A6: pairs with R6 in retire()'s callback; its free-list writes happen before teardown.
-      while (pending_.load(std::memory_order_acquire) != 0) backoff.pause();
+      while (pending_.load(std::memory_order_acquire) != 0)
+        backoff.pause();
     }
   }
 
@@ -304,7 +314,8 @@ class HashTable {
     std::uint32_t longest = 0;
     for (std::uint32_t b = 0; b < n_buckets_; ++b) {
       std::uint32_t n = 0;
-      for (std::uint32_t i = buckets_[b].head_locked(); (i & kNullsBit) == 0; i = next_locked(i)) ++n;
+      for (std::uint32_t i = buckets_[b].head_locked(); (i & kNullsBit) == 0; i = next_locked(i))
+        ++n;
       longest = std::max(longest, n);
     }
     return longest;
@@ -328,7 +339,8 @@ class HashTable {
     const std::uint32_t b = hash & bucket_mask_;
     const std::uint64_t w = buckets_[b].snapshot();  // A1
     const std::uint32_t found = walk<KS>(b, w, key, hash, seq_out);
-    if (found != kRetry) [[likely]] return found;
+    if (found != kRetry) [[likely]]
+      return found;
     return find_slow<KS>(key, hash, seq_out);
   }
 
@@ -343,10 +355,12 @@ class HashTable {
     for (;;) {
       std::uint32_t s1 = 0;
       const std::uint32_t i = find<KS>(key, hash, &s1);
-      if (i == kNoElem) return Errc::not_found;
+      if (i == kNoElem)
+        return Errc::not_found;
       read_value<VS>(i, out, side, stride);
       // Relaxed: ordered after read_value's acquire loads (words.h).
-      if (header(i).seq_ref().load(std::memory_order_relaxed) == s1) return Errc::ok;
+      if (header(i).seq_ref().load(std::memory_order_relaxed) == s1)
+        return Errc::ok;
     }
   }
 
@@ -370,7 +384,8 @@ class HashTable {
       if (j >= kDist && j - kDist < n) {
         const std::uint32_t h = hashes[(j - kDist) % kRing];
         const std::uint64_t w = buckets_[h & bucket_mask_].snapshot();
-        if (!Bucket::proves_absent(w, h)) __builtin_prefetch(elem(Bucket::head_of(w)));
+        if (!Bucket::proves_absent(w, h))
+          __builtin_prefetch(elem(Bucket::head_of(w)));
       }
       if (j >= 2 * kDist) {
         const std::size_t k = j - 2 * kDist;
@@ -396,13 +411,16 @@ class HashTable {
       for (;;) {
         std::uint32_t s1 = 0;
         const std::uint32_t i = find<KS>(key, hash, &s1);
-        if (i == kNoElem) break;  // a missing key restarts from the first bucket
+        if (i == kNoElem)
+          break;  // a missing key restarts from the first bucket
         // Acquire: A1' (see find()).
         const std::uint32_t nx = header(i).next_ref().load(std::memory_order_acquire);
         // Relaxed: ordered after the acquire above; the link must belong to the matched element.
-        if (header(i).seq_ref().load(std::memory_order_relaxed) != s1) continue;
+        if (header(i).seq_ref().load(std::memory_order_relaxed) != s1)
+          continue;
         if ((nx & kNullsBit) == 0) {
-          if (copy_key<KS>(nx, next_key)) return Errc::ok;
+          if (copy_key<KS>(nx, next_key))
+            return Errc::ok;
           continue;  // the next element was recycled while we read it: look again
         }
         start = (hash & bucket_mask_) + 1;
@@ -412,8 +430,10 @@ class HashTable {
     for (std::uint32_t b = start; b < n_buckets_; ++b) {
       for (;;) {
         const std::uint32_t i = Bucket::head_of(buckets_[b].snapshot());  // A1
-        if ((i & kNullsBit) != 0) break;
-        if (copy_key<KS>(i, next_key)) return Errc::ok;
+        if ((i & kNullsBit) != 0)
+          break;
+        if (copy_key<KS>(i, next_key))
+          return Errc::ok;
       }
     }
     return Errc::not_found;
@@ -426,11 +446,13 @@ class HashTable {
   template <std::size_t KS = 0, std::size_t VS = 0>
   [[nodiscard]] Errc update(const void* key, const void* value, std::uint64_t flags, Side side,
                             std::size_t stride = 0) noexcept {
-    if (flags > static_cast<std::uint64_t>(UpdateFlag::exist)) return Errc::invalid;
+    if (flags > static_cast<std::uint64_t>(UpdateFlag::exist))
+      return Errc::invalid;
     const std::uint32_t hash = hash_of<KS>(key);
     Bucket& b = buckets_[hash & bucket_mask_];
     for (;;) {
-      if (!b.lock()) return Errc::busy;
+      if (!b.lock())
+        return Errc::busy;
       const std::uint32_t old = find_locked<KS>(b, key, hash);
       if (old != kNoElem && flags == static_cast<std::uint64_t>(UpdateFlag::no_exist)) {
         b.unlock(false);
@@ -459,7 +481,8 @@ class HashTable {
         if (fresh.retry) {  // NO_PREALLOC: every free slot is waiting out a grace period
           // A caller inside a read section cannot wait for one: out of memory, as the kernel's
           // allocator can be under churn.
-          if (rcu_in_read_section()) return Errc::no_memory;
+          if (rcu_in_read_section())
+            return Errc::no_memory;
           rcu_flush();
           continue;
         }
@@ -487,13 +510,15 @@ class HashTable {
                            std::size_t stride = 0) noexcept {
     const std::uint32_t hash = hash_of<KS>(key);
     Bucket& b = buckets_[hash & bucket_mask_];
-    if (!b.lock()) return Errc::busy;
+    if (!b.lock())
+      return Errc::busy;
     const std::uint32_t i = find_locked<KS>(b, key, hash);
     if (i == kNoElem) {
       b.unlock(false);
       return Errc::not_found;
     }
-    if (out != nullptr) read_value<VS>(i, out, side, stride);
+    if (out != nullptr)
+      read_value<VS>(i, out, side, stride);
     unlink_locked(b, i);
     b.unlock(true);
     free_elem(i);
@@ -511,16 +536,18 @@ class HashTable {
   // `values` (the kernel's failing copy_to_user) processes, and with do_delete removes, the
   // first bucket that fits, then returns Errc::fault.
   [[nodiscard]] Errc lookup_batch(std::uint32_t& batch, std::uint32_t max_count,
-                                  std::uint32_t& count, unsigned char* keys,
-                                  unsigned char* values, bool do_delete) noexcept {
+                                  std::uint32_t& count, unsigned char* keys, unsigned char* values,
+                                  bool do_delete) noexcept {
     count = 0;
-    if (batch >= n_buckets_) return Errc::not_found;
+    if (batch >= n_buckets_)
+      return Errc::not_found;
     const std::size_t vsize = user_value_size();
     for (;;) {
       Bucket& b = buckets_[batch];
       // An empty bucket is skipped without its lock (A1).
       if ((Bucket::head_of(b.snapshot()) & kNullsBit) == 0) {
-        if (!b.lock()) return Errc::busy;
+        if (!b.lock())
+          return Errc::busy;
         std::uint32_t in_bucket = 0;
         for (std::uint32_t i = b.head_locked(); (i & kNullsBit) == 0; i = next_locked(i)) {
           ++in_bucket;
@@ -533,7 +560,8 @@ class HashTable {
         for (std::uint32_t i = b.head_locked(); (i & kNullsBit) == 0;) {
           const std::uint32_t nx = next_locked(i);
           if (keys != nullptr && values != nullptr) {
-            load_bytes(keys + static_cast<std::size_t>(count) * cfg_.key_size, key_words(i), cfg_.key_size);
+            load_bytes(keys + static_cast<std::size_t>(count) * cfg_.key_size, key_words(i),
+                       cfg_.key_size);
             read_value(i, values + static_cast<std::size_t>(count) * vsize, Side::user, 0);
           }
           ++count;
@@ -550,10 +578,12 @@ class HashTable {
           free_elem(to_free);
           to_free = nx;
         }
-        if (keys == nullptr || values == nullptr) return Errc::fault;
+        if (keys == nullptr || values == nullptr)
+          return Errc::fault;
       }
       ++batch;
-      if (batch >= n_buckets_) return Errc::not_found;
+      if (batch >= n_buckets_)
+        return Errc::not_found;
     }
   }
 
@@ -588,21 +618,24 @@ class HashTable {
   // One walk of bucket b's chain from the word `w` read with A1. Returns the element holding
   // the key, kNoElem for a miss that stands, or kRetry.
   template <std::size_t KS = 0>
-  [[gnu::always_inline]] inline std::uint32_t walk(std::uint32_t b, std::uint64_t w, const void* key,
-                                                  std::uint32_t hash,
-                                                  std::uint32_t* seq_out) const noexcept {
+  [[gnu::always_inline]] inline std::uint32_t walk(std::uint32_t b, std::uint64_t w,
+                                                   const void* key, std::uint32_t hash,
+                                                   std::uint32_t* seq_out) const noexcept {
     std::uint32_t i = Bucket::head_of(w);
     while ((i & kNullsBit) == 0) {
       const ElemHeader& h = header(i);
       // A2: pairs with R2/R3 in write_begin/write_end: see words.h for the seqlock protocol.
       const std::uint32_t s1 = h.seq_ref().load(std::memory_order_acquire);
-      if ((s1 & 1U) != 0) return kRetry;  // being rewritten: wait for the writer
+      if ((s1 & 1U) != 0)
+        return kRetry;  // being rewritten: wait for the writer
       // Acquire: part of the seqlock read (keeps the seq re-check below after it).
       if (h.hash_ref().load(std::memory_order_acquire) == hash &&
           equal_bytes<KS>(key_words(i), key, cfg_.key_size)) {
         // Relaxed: ordered after the acquire loads above; detects a rewrite during the compare.
-        if (h.seq_ref().load(std::memory_order_relaxed) != s1) return kRetry;
-        if (seq_out != nullptr) *seq_out = s1;
+        if (h.seq_ref().load(std::memory_order_relaxed) != s1)
+          return kRetry;
+        if (seq_out != nullptr)
+          *seq_out = s1;
         return i;
       }
       // A1': pairs with R1 (a new head's link) and R4 (unlink): the next element is published.
@@ -611,7 +644,8 @@ class HashTable {
     // A miss stands if we ended on our own marker and the chain was neither changed nor being
     // changed meanwhile (the walk's acquire loads keep this reload after them). Otherwise an
     // element moved under us, or a writer is in the chain.
-    if ((i & ~kNullsBit) == b && !Bucket::locked(w) && buckets_[b].snapshot() == w) return kNoElem;
+    if ((i & ~kNullsBit) == b && !Bucket::locked(w) && buckets_[b].snapshot() == w)
+      return kNoElem;
     return kRetry;
   }
 
@@ -624,9 +658,11 @@ class HashTable {
     for (;;) {
       backoff.pause();
       const std::uint64_t w = buckets_[b].snapshot();  // A1
-      if (Bucket::proves_absent(w, hash)) return kNoElem;
+      if (Bucket::proves_absent(w, hash))
+        return kNoElem;
       const std::uint32_t found = walk<KS>(b, w, key, hash, seq_out);
-      if (found != kRetry) return found;
+      if (found != kRetry)
+        return found;
     }
   }
 
@@ -676,10 +712,12 @@ class HashTable {
       return;
     }
     std::uint32_t prev = head;
-    while (next_locked(prev) != i) prev = next_locked(prev);
+    while (next_locked(prev) != i)
+      prev = next_locked(prev);
     // R4: pairs with A1' in find(); the successor was published when it was linked.
     header(prev).next_ref().store(next_locked(i), std::memory_order_release);
-    if (prev == head) set_chain_locked(b, head);  // the head may now be alone
+    if (prev == head)
+      set_chain_locked(b, head);  // the head may now be alone
   }
 
   // Seqlock writer side; the element has a single writer (bucket lock or ownership).
@@ -702,7 +740,8 @@ class HashTable {
       return;
     }
     if (side == Side::user) {  // every CPU's slot; with the kernel's stride, padding included
-      if (stride == 0) stride = vslot_;
+      if (stride == 0)
+        stride = vslot_;
       const auto* src = static_cast<const unsigned char*>(value);
       for (int c = 0; c < ncpus_; ++c) {
         store_bytes(value_words(i, c), src + static_cast<std::size_t>(c) * stride, stride);
@@ -713,7 +752,8 @@ class HashTable {
     store_bytes<VS>(value_words(i, cpu), value, cfg_.value_size);
     if (fresh) {  // a program's new element: the other CPUs' slots start at zero
       for (int c = 0; c < ncpus_; ++c) {
-        if (c != cpu) zero_words(value_words(i, c), vslot_);
+        if (c != cpu)
+          zero_words(value_words(i, c), vslot_);
       }
     }
   }
@@ -723,7 +763,8 @@ class HashTable {
     if (!cfg_.percpu) {
       load_bytes<VS>(out, value_words(i, 0), cfg_.value_size);
     } else if (side == Side::user) {
-      if (stride == 0) stride = vslot_;
+      if (stride == 0)
+        stride = vslot_;
       auto* dst = static_cast<unsigned char*>(out);
       for (int c = 0; c < ncpus_; ++c) {
         load_bytes(dst + static_cast<std::size_t>(c) * stride, value_words(i, c), stride);
@@ -752,17 +793,20 @@ class HashTable {
     Taken t;
     if (cfg_.prealloc) {
       t.idx = freelist_.pop(cpu);
-      if (t.idx == kNoElem) t.error = Errc::too_big;
+      if (t.idx == kNoElem)
+        t.error = Errc::too_big;
       return t;
     }
     // NO_PREALLOC: the kernel's count check, then memory. Relaxed: the count orders no data.
-    if (count_.fetch_add(1, std::memory_order_relaxed) >= static_cast<std::int64_t>(cfg_.max_entries)) {
+    if (count_.fetch_add(1, std::memory_order_relaxed) >=
+        static_cast<std::int64_t>(cfg_.max_entries)) {
       count_.fetch_sub(1, std::memory_order_relaxed);
       t.error = Errc::too_big;
       return t;
     }
     t = alloc_fresh(cpu);
-    if (t.idx == kNoElem) count_.fetch_sub(1, std::memory_order_relaxed);
+    if (t.idx == kNoElem)
+      count_.fetch_sub(1, std::memory_order_relaxed);
     return t;
   }
 
@@ -771,7 +815,8 @@ class HashTable {
   Taken alloc_fresh(int cpu) noexcept {
     Taken t;
     t.idx = freelist_.pop(cpu);
-    if (t.idx != kNoElem) return t;
+    if (t.idx != kNoElem)
+      return t;
     // Relaxed: a slot counter; the slot's contents are published by the bucket link (R1).
     const std::uint32_t n = next_unused_.fetch_add(1, std::memory_order_relaxed);
     if (n < capacity_) {

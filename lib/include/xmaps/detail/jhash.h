@@ -22,23 +22,42 @@ constexpr std::uint32_t rol32(std::uint32_t v, unsigned s) noexcept {
 
 // lookup3 mix(): reversibly mixes three 32-bit words.
 constexpr void jhash_mix(std::uint32_t& a, std::uint32_t& b, std::uint32_t& c) noexcept {
-  a -= c; a ^= rol32(c, 4);  c += b;
-  b -= a; b ^= rol32(a, 6);  a += c;
-  c -= b; c ^= rol32(b, 8);  b += a;
-  a -= c; a ^= rol32(c, 16); c += b;
-  b -= a; b ^= rol32(a, 19); a += c;
-  c -= b; c ^= rol32(b, 4);  b += a;
+  a -= c;
+  a ^= rol32(c, 4);
+  c += b;
+  b -= a;
+  b ^= rol32(a, 6);
+  a += c;
+  c -= b;
+  c ^= rol32(b, 8);
+  b += a;
+  a -= c;
+  a ^= rol32(c, 16);
+  c += b;
+  b -= a;
+  b ^= rol32(a, 19);
+  a += c;
+  c -= b;
+  c ^= rol32(b, 4);
+  b += a;
 }
 
 // lookup3 final(): final avalanche of three words into c.
 constexpr void jhash_final(std::uint32_t& a, std::uint32_t& b, std::uint32_t& c) noexcept {
-  c ^= b; c -= rol32(b, 14);
-  a ^= c; a -= rol32(c, 11);
-  b ^= a; b -= rol32(a, 25);
-  c ^= b; c -= rol32(b, 16);
-  a ^= c; a -= rol32(c, 4);
-  b ^= a; b -= rol32(a, 14);
-  c ^= b; c -= rol32(b, 24);
+  c ^= b;
+  c -= rol32(b, 14);
+  a ^= c;
+  a -= rol32(c, 11);
+  b ^= a;
+  b -= rol32(a, 25);
+  c ^= b;
+  c -= rol32(b, 16);
+  a ^= c;
+  a -= rol32(c, 4);
+  b ^= a;
+  b -= rol32(a, 14);
+  c ^= b;
+  c -= rol32(b, 24);
 }
 
 inline std::uint32_t load_u32(const unsigned char* p) noexcept {
@@ -48,7 +67,8 @@ inline std::uint32_t load_u32(const unsigned char* p) noexcept {
 }
 
 // The kernel's jhash(): `length` bytes.
-inline std::uint32_t jhash_bytes(const void* key, std::uint32_t length, std::uint32_t seed) noexcept {
+inline std::uint32_t jhash_bytes(const void* key, std::uint32_t length,
+                                 std::uint32_t seed) noexcept {
   const auto* k = static_cast<const unsigned char*>(key);
   std::uint32_t a = kJhashInit + length + seed;
   std::uint32_t b = a;
@@ -61,7 +81,8 @@ inline std::uint32_t jhash_bytes(const void* key, std::uint32_t length, std::uin
     length -= 12;
     k += 12;
   }
-  if (length == 0) return c;
+  if (length == 0)
+    return c;
   // The tail, byte by byte, little end first into a, then b, then c.
   std::uint32_t tail[3] = {0, 0, 0};
   for (std::uint32_t i = 0; i < length; ++i) {
@@ -76,8 +97,10 @@ inline std::uint32_t jhash_bytes(const void* key, std::uint32_t length, std::uin
 
 // The kernel's jhash2(): `words` 32-bit words (the caller's bytes, native order).
 template <std::uint32_t kWords = 0>
-inline std::uint32_t jhash_words(const void* key, std::uint32_t words, std::uint32_t seed) noexcept {
-  if constexpr (kWords != 0) words = kWords;
+inline std::uint32_t jhash_words(const void* key, std::uint32_t words,
+                                 std::uint32_t seed) noexcept {
+  if constexpr (kWords != 0)
+    words = kWords;
   const auto* k = static_cast<const unsigned char*>(key);
   std::uint32_t a = kJhashInit + (words << 2) + seed;
   std::uint32_t b = a;

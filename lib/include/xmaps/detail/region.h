@@ -10,10 +10,9 @@
 // cache miss (bench/RESULTS.md has the 1M-entry figures with and without).
 #pragma once
 
-#include <sys/mman.h>
-
 #include <cstddef>
 #include <new>
+#include <sys/mman.h>
 #include <utility>
 
 namespace xmaps::detail {
@@ -25,9 +24,11 @@ class Region {
   Region(std::size_t bytes, bool commit) : size_(bytes == 0 ? 1 : bytes) {
     const int flags = MAP_PRIVATE | MAP_ANONYMOUS | (commit ? 0 : MAP_NORESERVE);
     void* p = ::mmap(nullptr, size_, PROT_READ | PROT_WRITE, flags, -1, 0);
-    if (p == MAP_FAILED) throw std::bad_alloc();
+    if (p == MAP_FAILED)
+      throw std::bad_alloc();
     data_ = static_cast<unsigned char*>(p);
-    if (size_ >= kHugePage) ::madvise(data_, size_, MADV_HUGEPAGE);  // advice: failure is harmless
+    if (size_ >= kHugePage)
+      ::madvise(data_, size_, MADV_HUGEPAGE);  // advice: failure is harmless
     if (commit) {
       // Commit now (after the advice, so the pages come huge where possible).
 #ifdef MADV_POPULATE_WRITE
@@ -36,18 +37,21 @@ class Region {
       const int populated = -1;
 #endif
       if (populated != 0) {
-        for (std::size_t off = 0; off < size_; off += 4096) data_[off] = 0;
+        for (std::size_t off = 0; off < size_; off += 4096)
+          data_[off] = 0;
       }
     }
   }
   ~Region() {
-    if (data_ != nullptr) ::munmap(data_, size_);
+    if (data_ != nullptr)
+      ::munmap(data_, size_);
   }
   Region(Region&& other) noexcept
       : data_(std::exchange(other.data_, nullptr)), size_(std::exchange(other.size_, 0)) {}
   Region& operator=(Region&& other) noexcept {
     if (this != &other) {
-      if (data_ != nullptr) ::munmap(data_, size_);
+      if (data_ != nullptr)
+        ::munmap(data_, size_);
       data_ = std::exchange(other.data_, nullptr);
       size_ = std::exchange(other.size_, 0);
     }
@@ -58,8 +62,12 @@ class Region {
 
   static constexpr std::size_t kHugePage = 2U << 20;
 
-  [[nodiscard]] unsigned char* data() const noexcept { return data_; }
-  [[nodiscard]] std::size_t size() const noexcept { return size_; }
+  [[nodiscard]] unsigned char* data() const noexcept {
+    return data_;
+  }
+  [[nodiscard]] std::size_t size() const noexcept {
+    return size_;
+  }
 
  private:
   unsigned char* data_ = nullptr;

@@ -24,7 +24,9 @@ inline void spin_pause() noexcept {
 }
 
 // Out of line and cold, so that callers' fast paths do not save registers around a call.
-[[gnu::cold, gnu::noinline]] inline void yield_cpu() noexcept { std::this_thread::yield(); }
+[[gnu::cold, gnu::noinline]] inline void yield_cpu() noexcept {
+  std::this_thread::yield();
+}
 
 // Spins with pause; every 64 rounds yields the CPU so a preempted holder can run.
 class Backoff {
@@ -45,10 +47,12 @@ class Spinlock {
  public:
   void lock() noexcept {
     Backoff backoff;
-    // Acquire: A0, pairs with R0 in unlock(); the critical section sees the previous holder's writes.
+    // Acquire: A0, pairs with R0 in unlock(); the critical section sees the previous holder's
+    // writes.
     while (locked_.exchange(true, std::memory_order_acquire)) {
       // Relaxed: only a hint to retry the exchange, which does the ordering.
-      while (locked_.load(std::memory_order_relaxed)) backoff.pause();
+      while (locked_.load(std::memory_order_relaxed))
+        backoff.pause();
     }
   }
   bool try_lock() noexcept {

@@ -45,20 +45,23 @@ inline std::uint64_t word_from_bytes(const void* src, std::size_t n, std::size_t
 // last word. KS > 0 makes the size a compile-time constant.
 template <std::size_t KS = 0>
 inline void store_bytes(std::uint64_t* dst, const void* src, std::size_t n) noexcept {
-  if constexpr (KS != 0) n = KS;
+  if constexpr (KS != 0)
+    n = KS;
   const std::size_t words = (n + 7) / 8;
-  for (std::size_t i = 0; i < words; ++i) store_word(dst + i, word_from_bytes(src, n, i));
+  for (std::size_t i = 0; i < words; ++i)
+    store_word(dst + i, word_from_bytes(src, n, i));
 }
 
-
 inline void zero_words(std::uint64_t* dst, std::size_t n) noexcept {
-  for (std::size_t i = 0; i < n / 8; ++i) store_word(dst + i, 0);
+  for (std::size_t i = 0; i < n / 8; ++i)
+    store_word(dst + i, 0);
 }
 
 // Copies `n` bytes out of the word array `src` (n need not be a multiple of 8).
 template <std::size_t KS = 0>
 inline void load_bytes(void* dst, const std::uint64_t* src, std::size_t n) noexcept {
-  if constexpr (KS != 0) n = KS;
+  if constexpr (KS != 0)
+    n = KS;
   auto* out = static_cast<unsigned char*>(dst);
   std::size_t i = 0;
   for (; i + 8 <= n; i += 8) {
@@ -74,10 +77,12 @@ inline void load_bytes(void* dst, const std::uint64_t* src, std::size_t n) noexc
 // True if the stored zero-padded words equal the `n` caller bytes at `key`.
 template <std::size_t KS = 0>
 inline bool equal_bytes(const std::uint64_t* stored, const void* key, std::size_t n) noexcept {
-  if constexpr (KS != 0) n = KS;
+  if constexpr (KS != 0)
+    n = KS;
   const std::size_t words = (n + 7) / 8;
   for (std::size_t i = 0; i < words; ++i) {
-    if (load_word(stored + i) != word_from_bytes(key, n, i)) return false;
+    if (load_word(stored + i) != word_from_bytes(key, n, i))
+      return false;
   }
   return true;
 }
