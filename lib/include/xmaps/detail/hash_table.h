@@ -51,8 +51,8 @@
 // see the old or the new value, never a mix, and replacing a key in a full map cannot fail.
 // For HASH the element then moves to the head of its chain (if it is not there already), since
 // the kernel links a fresh element at the head: iteration order stays the kernel's. (The kernel
-// keeps a spare element per CPU for that fresh element; writing in place needs none, and
-// touches two cache lines instead of four.) Per-CPU maps stay where they are, as the kernel's.
+// keeps a spare element per CPU for that fresh element; writing in place needs none and
+// writes only the bucket and the element.) Per-CPU maps stay where they are, as the kernel's.
 //
 // NO_PREALLOC: elements are taken from a lazily committed Region (memory grows with use), the
 // element count is checked against max_entries, and a freed element is recycled only after an

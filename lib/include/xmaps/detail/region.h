@@ -7,7 +7,7 @@
 //
 // Regions of 2 MiB or more ask for transparent huge pages (MADV_HUGEPAGE; a no-op where THP is
 // off): random lookups in a large map otherwise pay a TLB miss and page walk on top of the
-// cache miss (bench/RESULTS.md has the 1M-entry figures with and without).
+// cache miss. (Not yet a benchmark case of its own: bench/ measures only with the advice on.)
 #pragma once
 
 #include <cstddef>
