@@ -6,10 +6,12 @@
 #include "xmaps/hash_map.h"
 
 #include <atomic>
+#include <chrono>
 #include <cstdint>
 #include <cstdlib>
 #include <new>
 #include <set>
+#include <thread>
 #include <vector>
 
 #include <gtest/gtest.h>
@@ -413,6 +415,34 @@ TEST_P(PercpuHashFlags, UserSideUpdateAndLookupCoverEveryCpu) {
   ASSERT_EQ(map.lookup_and_erase(1, erased), Errc::ok);
   EXPECT_EQ(erased[0].a, 100U);
   EXPECT_EQ(map.lookup_all(1, out), Errc::not_found);
+}
+
+}  // namespace
+
+namespace {
+
+// The kernel returns -EBUSY when a bucket lock is re-entered on its CPU; xmaps does the same for
+// a thread that already holds the bucket (e.g. from a callback), instead of deadlocking.
+TEST(HashBucket, ReenteringAHeldLockReportsBusyInsteadOfDeadlocking) {
+  xmaps::detail::Bucket bucket;
+  bucket.init(xmaps::detail::kNullsBit);
+  ASSERT_TRUE(bucket.lock());
+  EXPECT_FALSE(bucket.lock()) << "a second lock() on the holding thread must refuse";
+  // Another thread waits instead of being refused, and gets the lock once it is free.
+  std::atomic<bool> other_locked{false};
+  std::thread other([&] {
+    EXPECT_TRUE(bucket.lock());
+    other_locked.store(true, std::memory_order_release);
+    bucket.unlock(false);
+  });
+  std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  EXPECT_FALSE(other_locked.load(std::memory_order_acquire));
+  bucket.unlock(false);
+  other.join();
+  EXPECT_TRUE(other_locked.load(std::memory_order_acquire));
+  // Released: this thread may take it again.
+  ASSERT_TRUE(bucket.lock());
+  bucket.unlock(false);
 }
 
 }  // namespace

@@ -119,6 +119,12 @@ class MapBase : public Map {
   [[nodiscard]] bool can_read() const { return (spec_.flags & map_flag::kWronly) == 0; }
   [[nodiscard]] bool can_write() const { return (spec_.flags & map_flag::kRdonly) == 0; }
 
+  // Every batch call's elem_flags: only BPF_F_LOCK is known, and it needs a bpf_spin_lock in
+  // the value, which xmaps values never have; so any non-zero value is invalid.
+  [[nodiscard]] static Errc check_elem_flags(const BatchArgs& a) {
+    return a.elem_flags != 0 ? Errc::invalid : Errc::ok;
+  }
+
   // The syscall layer's checks, in its order, before a map type sees the command.
   // map_lookup_elem: unknown flags, read permission, BPF_F_LOCK (no spin lock), the key.
   [[nodiscard]] Errc check_lookup(const void* key, std::uint64_t flags) const {
@@ -153,9 +159,8 @@ class MapBase : public Map {
   // stops at the first error; count = elements processed.
   template <class Op>
   Errc generic_batch(BatchArgs& a, std::size_t value_bytes, Op op) {
-    if ((a.elem_flags & ~kElemFlagLock) != 0 || (a.elem_flags & kElemFlagLock) != 0) {
-      return Errc::invalid;
-    }
+    if (const Errc err = check_elem_flags(a); err != Errc::ok)
+      return err;
     if (a.count == 0)
       return Errc::ok;
     if (a.keys == nullptr) {  // the first key's copy_from_user fails: nothing processed
@@ -275,9 +280,8 @@ class HashMapRaw final : public MapBase {
 
   // __htab_map_lookup_and_delete_batch: argument checks, then the engine's bucket walk.
   Errc bucket_batch(BatchArgs& a, bool do_delete) {
-    if ((a.elem_flags & ~kElemFlagLock) != 0 || (a.elem_flags & kElemFlagLock) != 0) {
-      return Errc::invalid;
-    }
+    if (const Errc err = check_elem_flags(a); err != Errc::ok)
+      return err;
     if (a.flags != 0)
       return Errc::invalid;
     if (a.count == 0)
@@ -354,9 +358,8 @@ class ArrayMapRaw final : public MapBase {
   Errc lookup_batch(BatchArgs& a) override {
     if (!can_read())
       return Errc::permission;
-    if ((a.elem_flags & ~kElemFlagLock) != 0 || (a.elem_flags & kElemFlagLock) != 0) {
-      return Errc::invalid;
-    }
+    if (const Errc err = check_elem_flags(a); err != Errc::ok)
+      return err;
     if (a.count == 0)
       return Errc::ok;
     const std::uint32_t max_count = a.count;

@@ -63,7 +63,6 @@ class ArrayTable {
 
   [[nodiscard]] const ArrayConfig& config() const noexcept { return cfg_; }
   [[nodiscard]] int ncpus() const noexcept { return ncpus_; }
-  [[nodiscard]] std::size_t value_slot() const noexcept { return vslot_; }
   [[nodiscard]] std::size_t user_value_size() const noexcept {
     return cfg_.percpu ? vslot_ * static_cast<std::size_t>(ncpus_) : cfg_.value_size;
   }

@@ -22,9 +22,10 @@
 // What lookup() hands out. lookup() returns a pointer into the element, as
 // bpf_map_lookup_elem does, so values can be updated in place with atomics
 // (std::atomic_ref<std::uint64_t>(v->packets).fetch_add(1)). Elements of a preallocated map are
-// never freed, only recycled, so the pointer always points at valid memory of this map; but if
-// the key is deleted or replaced meanwhile, the element may be reused for another key and the
-// pointer then shows that key's value (the kernel's documented behaviour). Plain writes through
+// never freed, only recycled, so the pointer always points at valid memory of this map. An
+// update of the key writes the new value into the same element (the pointer sees it); if the
+// key is deleted meanwhile, the element may be reused for another key and the pointer then
+// shows that key's value (the kernel's documented behaviour). Plain writes through
 // the pointer race with other writers and with lookup_copy. For NO_PREALLOC maps, hold an
 // RcuReadGuard (xmaps/rcu.h) while using the pointer: the element is then not recycled under
 // it. lookup_copy() returns a consistent copy (never torn) and has neither hazard.

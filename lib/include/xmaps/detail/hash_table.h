@@ -290,7 +290,6 @@ class HashTable {
   [[nodiscard]] const HashConfig& config() const noexcept { return cfg_; }
   [[nodiscard]] std::uint32_t n_buckets() const noexcept { return n_buckets_; }
   [[nodiscard]] int ncpus() const noexcept { return ncpus_; }
-  [[nodiscard]] std::size_t value_slot() const noexcept { return vslot_; }
   // Bytes of a user-side value buffer.
   [[nodiscard]] std::size_t user_value_size() const noexcept {
     return cfg_.percpu ? vslot_ * static_cast<std::size_t>(ncpus_) : cfg_.value_size;
