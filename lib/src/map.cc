@@ -84,7 +84,8 @@ Errc validate_hash(const MapSpec& s) {
     return Errc::too_big;
   if (percpu && round_up(s.value_size, 8) > kPcpuMaxValue)
     return Errc::too_big;
-  if (s.max_entries > 1U << 31)
+  // NO_COMMON_LRU rounds max_entries to a multiple of the CPUs before the limit is checked.
+  if (detail::effective_max_entries(s.max_entries, percpu_lru, possible_cpus()) > 1U << 31)
     return Errc::too_big;
   return Errc::ok;
 }
@@ -184,7 +185,9 @@ class MapBase : public Map {
 
 class HashMapRaw final : public MapBase {
  public:
-  HashMapRaw(const MapSpec& spec, const detail::HashConfig& cfg) : MapBase(spec), table_(cfg) {}
+  HashMapRaw(const MapSpec& spec, const detail::HashConfig& cfg) : MapBase(spec), table_(cfg) {
+    spec_.max_entries = table_.config().max_entries;  // NO_COMMON_LRU rounding
+  }
 
   std::size_t value_buffer_size() const noexcept override { return table_.user_value_size(); }
   std::size_t batch_token_size() const noexcept override { return sizeof(std::uint32_t); }
@@ -261,6 +264,7 @@ class HashMapRaw final : public MapBase {
     const std::uint32_t i = table_.find(key, table_.hash_of(key));
     if (i == detail::kNoElem)
       return nullptr;
+    table_.mark_referenced(i);  // a datapath lookup: LRU maps set the reference bit
     return table_.value_ptr(i, table_.config().percpu ? current_cpu() : 0);
   }
   Errc update_elem(const void* key, const void* value, std::uint64_t flags) noexcept override {
@@ -272,7 +276,10 @@ class HashMapRaw final : public MapBase {
       return nullptr;
     detail::MaybeRcu rcu(!prealloc());
     const std::uint32_t i = table_.find(key, table_.hash_of(key));
-    return i == detail::kNoElem ? nullptr : table_.value_ptr(i, static_cast<int>(cpu));
+    if (i == detail::kNoElem)
+      return nullptr;
+    table_.mark_referenced(i);
+    return table_.value_ptr(i, static_cast<int>(cpu));
   }
 
  private:
@@ -455,7 +462,7 @@ Errc validate(const MapSpec& spec) noexcept {
     return validate_hash(spec);
   if (is_array_type(spec.type))
     return validate_array(spec);
-  return Errc::invalid;  // map types not built yet (LRU, queue, stack, cpumap come later)
+  return Errc::invalid;  // map types not built yet (queue, stack, cpumap come later)
 }
 
 std::unique_ptr<Map> create_map(const MapSpec& spec, Errc* error) {
@@ -463,14 +470,16 @@ std::unique_ptr<Map> create_map(const MapSpec& spec, Errc* error) {
   std::unique_ptr<Map> map;
   if (err == Errc::ok) {
     try {
-      if (spec.type == MapType::hash || spec.type == MapType::percpu_hash) {
+      if (is_hash_type(spec.type)) {
         detail::HashConfig cfg;
         cfg.key_size = spec.key_size;
         cfg.value_size = spec.value_size;
         cfg.max_entries = spec.max_entries;
-        cfg.percpu = spec.type == MapType::percpu_hash;
+        cfg.percpu = spec.type == MapType::percpu_hash || spec.type == MapType::lru_percpu_hash;
         cfg.prealloc = (spec.flags & map_flag::kNoPrealloc) == 0;
         cfg.zero_seed = (spec.flags & map_flag::kZeroSeed) != 0;
+        cfg.lru = spec.type == MapType::lru_hash || spec.type == MapType::lru_percpu_hash;
+        cfg.lru_percpu_lists = (spec.flags & map_flag::kNoCommonLru) != 0;
         map = std::make_unique<HashMapRaw>(spec, cfg);
       } else if (is_array_type(spec.type)) {
         map = std::make_unique<ArrayMapRaw>(

@@ -81,7 +81,9 @@ class Map {
 
   // Datapath (BPF program) side: bpf_map_lookup_elem / bpf_map_update_elem /
   // bpf_map_delete_elem as a program on current_cpu() sees them. lookup_elem returns a pointer
-  // into the element (the current CPU's slot for per-CPU maps), or nullptr.
+  // into the element (the current CPU's slot for per-CPU maps), or nullptr. On LRU maps
+  // lookup_elem and lookup_percpu_elem set the entry's reference bit; the user-side commands
+  // above never do (as the kernel's syscall path).
   [[nodiscard]] virtual void* lookup_elem(const void* key) noexcept = 0;
   [[nodiscard]] virtual Errc update_elem(const void* key, const void* value,
                                          std::uint64_t flags) noexcept = 0;

@@ -73,6 +73,7 @@
 #include "xmaps/detail/cache_line.h"
 #include "xmaps/detail/freelist.h"
 #include "xmaps/detail/jhash.h"
+#include "xmaps/detail/lru_list.h"
 #include "xmaps/detail/region.h"
 #include "xmaps/detail/spinlock.h"
 #include "xmaps/detail/words.h"
@@ -211,7 +212,22 @@ struct HashConfig {
   bool percpu = false;
   bool prealloc = true;
   bool zero_seed = false;
+  bool lru = false;               // LRU_HASH / LRU_PERCPU_HASH: evict instead of failing when full
+  bool lru_percpu_lists = false;  // BPF_F_NO_COMMON_LRU: one LRU list per CPU
 };
+
+// max_entries as hashtab.c sets it: NO_COMMON_LRU rounds it up to a multiple of the CPU count
+// (down, if rounding up would overflow), so every CPU's list gets the same share.
+inline std::uint32_t effective_max_entries(std::uint32_t max_entries, bool lru_percpu_lists,
+                                           int ncpus) noexcept {
+  if (!lru_percpu_lists || ncpus <= 0)
+    return max_entries;
+  const auto n = static_cast<std::uint64_t>(ncpus);
+  const std::uint64_t up = (max_entries + n - 1) / n * n;
+  if (up <= 0xffffffffULL)
+    return static_cast<std::uint32_t>(up);
+  return static_cast<std::uint32_t>(max_entries / n * n);
+}
 
 // Which side performs an update or a lookup of a per-CPU map: a program on current_cpu()
 // (one slot, value_size bytes) or user space (every CPU's slot, round_up(value_size, 8) each).
@@ -232,32 +248,41 @@ class HashTable {
         ncpus_(possible_cpus()),
         kslot_(round_up(cfg.key_size, 8)),
         vslot_(round_up(cfg.value_size, 8)),
-        stride_(sizeof(ElemHeader) + kslot_ + (cfg.percpu ? 0 : vslot_)),
+        lru_off_(sizeof(ElemHeader) + kslot_ + (cfg.percpu ? 0 : vslot_)),
+        stride_(lru_off_ + (cfg.lru ? round_up(sizeof(LruNode), 8) : 0)),
         freelist_(possible_cpus(), Link{this}) {
     if (cfg.key_size == 0 || cfg.value_size == 0 || cfg.max_entries == 0) {
       throw std::invalid_argument(
           "xmaps: hash map key_size, value_size and max_entries must be > 0");
     }
-    if (cfg.max_entries > (1U << 31) - 1U) {
+    if (cfg.lru && !cfg.prealloc)
+      throw std::invalid_argument("xmaps: LRU hash maps are preallocated only (no kNoPrealloc)");
+    if (cfg.lru_percpu_lists && !cfg.lru)
+      throw std::invalid_argument("xmaps: kNoCommonLru applies to LRU hash maps only");
+    cfg_.max_entries = effective_max_entries(cfg.max_entries, cfg.lru_percpu_lists, ncpus_);
+    if (cfg_.max_entries > (1U << 31) - 1U) {
       throw std::invalid_argument("xmaps: hash map max_entries too large");
     }
-    n_buckets_ = roundup_pow_of_two(cfg.max_entries);
+    n_buckets_ = roundup_pow_of_two(cfg_.max_entries);
     bucket_mask_ = n_buckets_ - 1;
     seed_ = cfg.zero_seed ? 0 : std::random_device{}();
     // NO_PREALLOC reserves (address space for) twice the entries plus kGraceSlack, so that
     // elements waiting out a grace period rarely leave a new insert without a slot (see
     // alloc_fresh()); small maps under churn would otherwise wait for grace periods often.
     constexpr std::uint64_t kGraceSlack = 1024;
-    capacity_ = cfg.prealloc ? cfg.max_entries
+    capacity_ = cfg.prealloc ? cfg_.max_entries
                              : static_cast<std::uint32_t>(std::min<std::uint64_t>(
-                                   2ULL * cfg.max_entries + kGraceSlack, (1ULL << 31) - 1));
+                                   2ULL * cfg_.max_entries + kGraceSlack, (1ULL << 31) - 1));
     bucket_region_ = Region(static_cast<std::size_t>(n_buckets_) * sizeof(Bucket), /*commit=*/true);
     buckets_ = reinterpret_cast<Bucket*>(bucket_region_.data());
     for (std::uint32_t b = 0; b < n_buckets_; ++b) {
       // Relaxed: construction is single-threaded; publication of the table orders it.
       buckets_[b].init(kNullsBit | b);
     }
-    elements_ = Region(static_cast<std::size_t>(capacity_) * stride_, cfg.prealloc);
+    // LRU maps: the lists' head sentinels are extra elements past the last one (lru_list.h).
+    const std::uint32_t sentinels =
+        cfg.lru ? LruList<HashTable>::sentinels(cfg.lru_percpu_lists, ncpus_) : 0;
+    elements_ = Region((static_cast<std::size_t>(capacity_) + sentinels) * stride_, cfg.prealloc);
     if (cfg.percpu) {
       pcpu_ =
           Region(static_cast<std::size_t>(capacity_) * vslot_ * static_cast<std::size_t>(ncpus_),
@@ -266,7 +291,12 @@ class HashTable {
     if (cfg.prealloc) {
       linked_ = std::make_unique<CacheAligned<std::atomic<std::int64_t>>[]>(
           static_cast<std::size_t>(ncpus_));
-      freelist_.unsynchronized_populate(0, cfg.max_entries);
+      if (cfg.lru) {
+        lru_ = std::make_unique<LruList<HashTable>>(this, cfg.lru_percpu_lists, ncpus_,
+                                                    cfg_.max_entries, capacity_);
+      } else {
+        freelist_.unsynchronized_populate(0, cfg_.max_entries);
+      }
     }
   }
 
@@ -348,8 +378,9 @@ class HashTable {
   // `stride` (user side of per-CPU maps): bytes per CPU in `out`; 0 = the kernel's
   // round_up(value_size, 8). A smaller stride (a typed V) copies that many bytes per CPU.
   template <std::size_t KS = 0, std::size_t VS = 0>
-  [[nodiscard]] Errc copy_value(const void* key, void* out, Side side,
-                                std::size_t stride = 0) const noexcept {
+  // `found` (optional) receives the index of the element copied.
+  [[nodiscard]] Errc copy_value(const void* key, void* out, Side side, std::size_t stride = 0,
+                                std::uint32_t* found = nullptr) const noexcept {
     const std::uint32_t hash = hash_of<KS>(key);
     for (;;) {
       std::uint32_t s1 = 0;
@@ -358,8 +389,11 @@ class HashTable {
         return Errc::not_found;
       read_value<VS>(i, out, side, stride);
       // Relaxed: ordered after read_value's acquire loads (words.h).
-      if (header(i).seq_ref().load(std::memory_order_relaxed) == s1)
+      if (header(i).seq_ref().load(std::memory_order_relaxed) == s1) {
+        if (found != nullptr)
+          *found = i;
         return Errc::ok;
+      }
     }
   }
 
@@ -438,6 +472,69 @@ class HashTable {
     return Errc::not_found;
   }
 
+  // ---- LRU ---------------------------------------------------------------------------------
+
+  [[nodiscard]] bool is_lru() const noexcept { return lru_ != nullptr; }
+
+  // A datapath lookup found element i: set its reference bit (bpf_lru_node_set_ref: only if
+  // clear, no lock). No-op for non-LRU maps.
+  [[gnu::always_inline]] inline void mark_referenced(std::uint32_t i) const noexcept {
+    if (lru_ != nullptr)
+      lru_set_ref(lru_node(i));
+  }
+
+  // Called with an evicted element's index while its bucket lock (and LRU locks) are held: the
+  // key and value are stable; the callback must not call into the map. Set before the map is
+  // shared between threads.
+  using EvictFn = void (*)(void* ctx, std::uint32_t idx);
+  void set_evict_callback(EvictFn fn, void* ctx) noexcept {
+    on_evict_ = fn;
+    evict_ctx_ = ctx;
+  }
+  [[nodiscard]] const void* key_ptr(std::uint32_t i) const noexcept { return key_words(i); }
+
+  [[nodiscard]] LruStats lru_stats(int cpu) const noexcept {
+    return lru_ != nullptr ? lru_->stats(cpu) : LruStats{};
+  }
+  // NO_COMMON_LRU: inserts `cpu` can make before it evicts (its free-list length).
+  [[nodiscard]] std::uint32_t lru_percpu_free(int cpu) const noexcept {
+    return lru_->percpu_free_count(cpu);
+  }
+
+  // LruList's host interface. The node sits in the element's tail.
+  [[nodiscard]] LruNode& lru_node(std::uint32_t i) const noexcept {
+    return *reinterpret_cast<LruNode*>(elem(i) + lru_off_);
+  }
+  // del_from_htab (htab_lru_map_delete_node): unlinks element i if it is still linked in the
+  // bucket its hash names; false if it is not (a pending insert, or already deleted). Caller
+  // holds LRU list locks, no bucket lock.
+  bool lru_evict(std::uint32_t i, int cpu) noexcept {
+    // Relaxed: if i is linked its hash is stable (published by the link, ordered by the bucket
+    // lock below); if it is not, any value leads to a bucket without i.
+    const std::uint32_t hash = header(i).hash_ref().load(std::memory_order_relaxed);
+    Bucket& b = buckets_[hash & bucket_mask_];
+    if (!b.lock())
+      return false;
+    bool linked = false;
+    for (std::uint32_t j = b.head_locked(); (j & kNullsBit) == 0; j = next_locked(j)) {
+      if (j == i) {
+        linked = true;
+        break;
+      }
+    }
+    if (linked) {
+      if (on_evict_ != nullptr)
+        on_evict_(evict_ctx_, i);
+      unlink_locked(b, i);
+    }
+    b.unlock(linked);
+    if (linked) {
+      // Relaxed: a statistic (approx_size); orders no data.
+      linked_[static_cast<std::size_t>(cpu)].value.fetch_sub(1, std::memory_order_relaxed);
+    }
+    return linked;
+  }
+
   // ---- writers -------------------------------------------------------------------------------
 
   // BPF_MAP_UPDATE_ELEM on the hash side. `flags` is the raw flags word.
@@ -447,6 +544,10 @@ class HashTable {
                             std::size_t stride = 0) noexcept {
     if (flags > static_cast<std::uint64_t>(UpdateFlag::exist))
       return Errc::invalid;
+    if (lru_ != nullptr) {
+      return cfg_.percpu ? update_lru_percpu<KS, VS>(key, value, flags, side, stride)
+                         : update_lru<KS, VS>(key, value, flags, side, stride);
+    }
     const std::uint32_t hash = hash_of<KS>(key);
     Bucket& b = buckets_[hash & bucket_mask_];
     for (;;) {
@@ -501,6 +602,89 @@ class HashTable {
       }
       return Errc::ok;
     }
+  }
+
+  // htab_lru_map_update_elem (LRU_HASH):
+  //   1. take a node from the LRU first (this may evict, even the key being updated), since
+  //      evicting needs bucket locks and the lock order is LRU -> bucket;
+  //   2. write key and value into it, lock the bucket, look the key up, check the flags (on an
+  //      error the node goes back);
+  //   3. link the node at the chain head; a replaced element is unlinked and freed, and the new
+  //      node starts referenced, so the replaced key stays protected.
+  template <std::size_t KS = 0, std::size_t VS = 0>
+  [[nodiscard]] Errc update_lru(const void* key, const void* value, std::uint64_t flags, Side side,
+                                std::size_t stride) noexcept {
+    const std::uint32_t hash = hash_of<KS>(key);
+    const int cpu = current_cpu();
+    const std::uint32_t fresh = lru_->pop_free(cpu);
+    if (fresh == kNoElem)
+      return Errc::no_memory;
+    fill_elem<KS, VS>(fresh, key, hash, value, side, stride);
+    Bucket& b = buckets_[hash & bucket_mask_];
+    if (!b.lock()) {
+      lru_->push_free(fresh);
+      return Errc::busy;
+    }
+    const std::uint32_t old = find_locked<KS>(b, key, hash);
+    const Errc err = check_update_flags(old, flags);
+    if (err != Errc::ok) {
+      b.unlock(false);
+      lru_->push_free(fresh);
+      return err;
+    }
+    link_head_locked(b, fresh);
+    if (old != kNoElem) {
+      lru_set_ref(lru_node(fresh));
+      unlink_locked(b, old);
+    }
+    b.unlock(true);
+    if (old != kNoElem) {
+      lru_->push_free(old);  // the count is unchanged: one element in, one out
+    } else {
+      // Relaxed: a statistic (approx_size); orders no data.
+      linked_[static_cast<std::size_t>(cpu)].value.fetch_add(1, std::memory_order_relaxed);
+    }
+    return Errc::ok;
+  }
+
+  // htab_lru_percpu_map_update_elem (LRU_PERCPU_HASH): as update_lru(), except that a present
+  // key is updated in place (and marked referenced), and BPF_EXIST takes no node at all.
+  template <std::size_t KS = 0, std::size_t VS = 0>
+  [[nodiscard]] Errc update_lru_percpu(const void* key, const void* value, std::uint64_t flags,
+                                       Side side, std::size_t stride) noexcept {
+    const std::uint32_t hash = hash_of<KS>(key);
+    const int cpu = current_cpu();
+    std::uint32_t fresh = kNoElem;
+    if (flags != static_cast<std::uint64_t>(UpdateFlag::exist)) {
+      fresh = lru_->pop_free(cpu);
+      if (fresh == kNoElem)
+        return Errc::no_memory;
+      fill_elem<KS, VS>(fresh, key, hash, value, side, stride);
+    }
+    Bucket& b = buckets_[hash & bucket_mask_];
+    if (!b.lock()) {
+      if (fresh != kNoElem)
+        lru_->push_free(fresh);
+      return Errc::busy;
+    }
+    const std::uint32_t old = find_locked<KS>(b, key, hash);
+    const Errc err = check_update_flags(old, flags);
+    if (err == Errc::ok && old != kNoElem) {
+      lru_set_ref(lru_node(old));
+      write_begin(old);
+      write_values<VS>(old, value, side, stride, /*fresh=*/false);
+      write_end(old);
+    } else if (err == Errc::ok) {
+      link_head_locked(b, fresh);
+    }
+    b.unlock(err == Errc::ok && old == kNoElem);
+    if (err == Errc::ok && old == kNoElem) {
+      // Relaxed: a statistic (approx_size); orders no data.
+      linked_[static_cast<std::size_t>(cpu)].value.fetch_add(1, std::memory_order_relaxed);
+    } else if (fresh != kNoElem) {
+      lru_->push_free(fresh);  // not needed after all
+    }
+    return err;
   }
 
   // BPF_MAP_DELETE_ELEM, or LOOKUP_AND_DELETE_ELEM when `out` is given (copied under the lock).
@@ -787,6 +971,28 @@ class HashTable {
     return header(i).seq_ref().load(std::memory_order_relaxed) == s1;
   }
 
+  // check_flags() of hashtab.c, for a key found (old) or not.
+  static Errc check_update_flags(std::uint32_t old, std::uint64_t flags) noexcept {
+    if (old != kNoElem && flags == static_cast<std::uint64_t>(UpdateFlag::no_exist))
+      return Errc::exists;
+    if (old == kNoElem && flags == static_cast<std::uint64_t>(UpdateFlag::exist))
+      return Errc::not_found;
+    return Errc::ok;
+  }
+
+  // Writes a new element's hash, key and value (the element is not linked; stale readers that
+  // still stand on it see the seqlock).
+  template <std::size_t KS = 0, std::size_t VS = 0>
+  void fill_elem(std::uint32_t i, const void* key, std::uint32_t hash, const void* value, Side side,
+                 std::size_t stride) noexcept {
+    write_begin(i);
+    // Release: a word of the seqlock write (words.h).
+    header(i).hash_ref().store(hash, std::memory_order_release);
+    store_bytes<KS>(key_words(i), key, cfg_.key_size);
+    write_values<VS>(i, value, side, stride, /*fresh=*/true);
+    write_end(i);
+  }
+
   // A free element for a new key. Caller holds the bucket lock (lock order: bucket -> list).
   Taken take_free(int cpu) noexcept {
     Taken t;
@@ -832,7 +1038,10 @@ class HashTable {
       const int cpu = current_cpu();
       // Relaxed: a statistic (approx_size); orders no data.
       linked_[static_cast<std::size_t>(cpu)].value.fetch_sub(1, std::memory_order_relaxed);
-      freelist_.push(cpu, i);
+      if (lru_ != nullptr)
+        lru_->push_free(i);
+      else
+        freelist_.push(cpu, i);
     } else {
       // Relaxed: the capacity count orders no data (the kernel's inc/dec_elem_count).
       count_.fetch_sub(1, std::memory_order_relaxed);
@@ -872,6 +1081,7 @@ class HashTable {
   int ncpus_;
   std::size_t kslot_;
   std::size_t vslot_;
+  std::size_t lru_off_;  // LRU maps: offset of the element's LruNode (after key and value)
   std::size_t stride_;
   std::uint32_t n_buckets_ = 0;
   std::uint32_t bucket_mask_ = 0;
@@ -882,6 +1092,11 @@ class HashTable {
   Region elements_;
   Region pcpu_;
   PerCpuFreelist<Link> freelist_;
+  // LRU maps: the node lists that replace the free list (lru_list.h).
+  std::unique_ptr<LruList<HashTable>> lru_;
+  // LRU maps: called for every evicted element, under its bucket lock (set_evict_callback()).
+  EvictFn on_evict_ = nullptr;
+  void* evict_ctx_ = nullptr;
   // Preallocated maps: linked elements, counted per CPU so writers do not share a line (a
   // CPU's count goes negative when it deletes what others inserted; the sum is exact).
   std::unique_ptr<CacheAligned<std::atomic<std::int64_t>>[]> linked_;
