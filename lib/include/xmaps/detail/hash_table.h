@@ -508,7 +508,7 @@ class HashTable {
   // del_from_htab (htab_lru_map_delete_node): unlinks element i if it is still linked in the
   // bucket its hash names; false if it is not (a pending insert, or already deleted). Caller
   // holds LRU list locks, no bucket lock.
-  bool lru_evict(std::uint32_t i, int cpu) noexcept {
+  bool lru_evict(std::uint32_t i) noexcept {
     // Relaxed: if i is linked its hash is stable (published by the link, ordered by the bucket
     // lock below); if it is not, any value leads to a bucket without i.
     const std::uint32_t hash = header(i).hash_ref().load(std::memory_order_relaxed);
@@ -528,11 +528,23 @@ class HashTable {
       unlink_locked(b, i);
     }
     b.unlock(linked);
-    if (linked) {
-      // Relaxed: a statistic (approx_size); orders no data.
-      linked_[static_cast<std::size_t>(cpu)].value.fetch_sub(1, std::memory_order_relaxed);
-    }
     return linked;
+  }
+  // Prefetch hints for nodes the LRU is about to look at.
+  void lru_prefetch_elem(std::uint32_t i) const noexcept {
+    const unsigned char* e = elem(i);
+    __builtin_prefetch(e);
+    __builtin_prefetch(e + stride_ - 1);
+  }
+  void lru_prefetch_bucket(std::uint32_t i) const noexcept {
+    // Relaxed: a hint; a stale hash only prefetches the wrong bucket.
+    __builtin_prefetch(
+        &buckets_[header(i).hash_ref().load(std::memory_order_relaxed) & bucket_mask_]);
+  }
+  // n elements were evicted by lru_evict() during an update by `cpu`.
+  void lru_evicted(int cpu, std::uint32_t n) noexcept {
+    // Relaxed: a statistic (approx_size); orders no data.
+    linked_[static_cast<std::size_t>(cpu)].value.fetch_sub(n, std::memory_order_relaxed);
   }
 
   // ---- writers -------------------------------------------------------------------------------
@@ -616,6 +628,7 @@ class HashTable {
                                 std::size_t stride) noexcept {
     const std::uint32_t hash = hash_of<KS>(key);
     const int cpu = current_cpu();
+    __builtin_prefetch(&buckets_[hash & bucket_mask_]);  // overlaps the pop below
     const std::uint32_t fresh = lru_->pop_free(cpu);
     if (fresh == kNoElem)
       return Errc::no_memory;
@@ -654,6 +667,7 @@ class HashTable {
                                        Side side, std::size_t stride) noexcept {
     const std::uint32_t hash = hash_of<KS>(key);
     const int cpu = current_cpu();
+    __builtin_prefetch(&buckets_[hash & bucket_mask_]);  // overlaps the pop below
     std::uint32_t fresh = kNoElem;
     if (flags != static_cast<std::uint64_t>(UpdateFlag::exist)) {
       fresh = lru_->pop_free(cpu);
