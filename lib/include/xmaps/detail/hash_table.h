@@ -54,6 +54,12 @@
 // keeps a spare element per CPU for that fresh element; writing in place needs none and
 // writes only the bucket and the element.) Per-CPU maps stay where they are, as the kernel's.
 //
+// LRU_HASH / LRU_PERCPU_HASH: an LruList (lru_list.h) replaces the free list; each element
+// carries an LruNode after its value (16 more bytes), and the lists' head sentinels are extra
+// elements past capacity_. update() pops a node before it locks the bucket (lock order: LRU ->
+// bucket, because evicting takes the victim's bucket lock); lru_evict() is the kernel's
+// del_from_htab. Datapath lookups call mark_referenced().
+//
 // NO_PREALLOC: elements are taken from a lazily committed Region (memory grows with use), the
 // element count is checked against max_entries, and a freed element is recycled only after an
 // RCU grace period (xmaps/rcu.h), so readers never see it reused.
