@@ -298,8 +298,9 @@ class HashTable {
       linked_ = std::make_unique<CacheAligned<std::atomic<std::int64_t>>[]>(
           static_cast<std::size_t>(ncpus_));
       if (cfg.lru) {
-        lru_ = std::make_unique<LruList<HashTable>>(this, cfg.lru_percpu_lists, ncpus_,
-                                                    cfg_.max_entries, capacity_);
+        lru_ = std::make_unique<LruList<HashTable>>(
+            this, LruNodes{elements_.data() + lru_off_, stride_}, cfg.lru_percpu_lists, ncpus_,
+            cfg_.max_entries, capacity_);
       } else {
         freelist_.unsynchronized_populate(0, cfg_.max_entries);
       }
@@ -332,6 +333,8 @@ class HashTable {
   }
   // Elements linked in buckets now. Racy under concurrent updates: a snapshot, exact when quiet.
   [[nodiscard]] std::size_t approx_size() const noexcept {
+    if (lru_ != nullptr)
+      return lru_->in_use();
     std::int64_t n = 0;
     if (cfg_.prealloc) {
       // Relaxed: statistics; no data is read through them.
@@ -547,11 +550,6 @@ class HashTable {
     __builtin_prefetch(
         &buckets_[header(i).hash_ref().load(std::memory_order_relaxed) & bucket_mask_]);
   }
-  // n elements were evicted by lru_evict() during an update by `cpu`.
-  void lru_evicted(int cpu, std::uint32_t n) noexcept {
-    // Relaxed: a statistic (approx_size); orders no data.
-    linked_[static_cast<std::size_t>(cpu)].value.fetch_sub(n, std::memory_order_relaxed);
-  }
 
   // ---- writers -------------------------------------------------------------------------------
 
@@ -657,12 +655,8 @@ class HashTable {
       unlink_locked(b, old);
     }
     b.unlock(true);
-    if (old != kNoElem) {
-      lru_->push_free(old);  // the count is unchanged: one element in, one out
-    } else {
-      // Relaxed: a statistic (approx_size); orders no data.
-      linked_[static_cast<std::size_t>(cpu)].value.fetch_add(1, std::memory_order_relaxed);
-    }
+    if (old != kNoElem)
+      lru_->push_free(old);
     return Errc::ok;
   }
 
@@ -697,13 +691,10 @@ class HashTable {
     } else if (err == Errc::ok) {
       link_head_locked(b, fresh);
     }
-    b.unlock(err == Errc::ok && old == kNoElem);
-    if (err == Errc::ok && old == kNoElem) {
-      // Relaxed: a statistic (approx_size); orders no data.
-      linked_[static_cast<std::size_t>(cpu)].value.fetch_add(1, std::memory_order_relaxed);
-    } else if (fresh != kNoElem) {
+    const bool linked = err == Errc::ok && old == kNoElem;
+    b.unlock(linked);
+    if (!linked && fresh != kNoElem)
       lru_->push_free(fresh);  // not needed after all
-    }
     return err;
   }
 
@@ -1054,14 +1045,13 @@ class HashTable {
   }
 
   void free_elem(std::uint32_t i) noexcept {
-    if (cfg_.prealloc) {
+    if (lru_ != nullptr) {
+      lru_->push_free(i);  // the LRU counts its nodes in use itself
+    } else if (cfg_.prealloc) {
       const int cpu = current_cpu();
       // Relaxed: a statistic (approx_size); orders no data.
       linked_[static_cast<std::size_t>(cpu)].value.fetch_sub(1, std::memory_order_relaxed);
-      if (lru_ != nullptr)
-        lru_->push_free(i);
-      else
-        freelist_.push(cpu, i);
+      freelist_.push(cpu, i);
     } else {
       // Relaxed: the capacity count orders no data (the kernel's inc/dec_elem_count).
       count_.fetch_sub(1, std::memory_order_relaxed);
