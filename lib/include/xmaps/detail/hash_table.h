@@ -189,6 +189,15 @@ class Bucket {
   [[nodiscard]] std::uint32_t head_locked() const noexcept {
     return head_of(ref().load(std::memory_order_relaxed));
   }
+  // Caller holds the lock. The head, or the nulls marker if the word alone shows that the chain
+  // lacks `hash` (empty, or one element with another tag): then no element need be read.
+  [[nodiscard]] std::uint32_t head_for_locked(std::uint32_t hash) const noexcept {
+    // Relaxed: the lock holder is the only writer of the word.
+    const std::uint64_t w = ref().load(std::memory_order_relaxed);
+    if ((w & kSingleBit) != 0 && ((w ^ tag_bits(hash)) & kTagMask) != 0)
+      return kNullsBit;  // a marker (of no particular bucket): the walk ends at once
+    return head_of(w);
+  }
   // Caller holds the lock. Sets the head and what the word says about the chain.
   void set_chain_locked(std::uint32_t head, bool single, std::uint32_t head_hash) noexcept {
     const std::uint64_t w = ref().load(std::memory_order_relaxed);
@@ -868,7 +877,9 @@ class HashTable {
   template <std::size_t KS = 0>
   [[nodiscard]] std::uint32_t find_locked(const Bucket& b, const void* key,
                                           std::uint32_t hash) const noexcept {
-    for (std::uint32_t i = b.head_locked(); (i & kNullsBit) == 0; i = next_locked(i)) {
+    // The bucket word's tag settles most misses without touching an element (large maps: one
+    // cache miss fewer for most inserts).
+    for (std::uint32_t i = b.head_for_locked(hash); (i & kNullsBit) == 0; i = next_locked(i)) {
       // Relaxed: the element is linked in our locked bucket, so nobody rewrites it.
       if (header(i).hash_ref().load(std::memory_order_relaxed) == hash &&
           equal_bytes<KS>(key_words(i), key, cfg_.key_size)) {
