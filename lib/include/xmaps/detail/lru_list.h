@@ -341,6 +341,8 @@ class LruList {
     if (i == l.next_inactive_rotation)
       l.next_inactive_rotation = n.prev;
     count_dec(l, type(n));
+    if (free_type == kLruFree)
+      ++l.nfree;  // the kernel counts no free list; xmaps does, for percpu_free_count()
     set_type(n, free_type);
     move_head(nd, i, free_head);
   }
