@@ -6,19 +6,29 @@
 // the batch count and the out_batch token. Hash maps are made with BPF_F_ZERO_SEED, so xmaps'
 // jhash gives the kernel's bucket order and get_next_key / batch walks match byte for byte.
 //
+// Besides the bpf(2) commands, `prog_lookup` is the datapath lookup: on the kernel side a tiny
+// BPF program calling bpf_map_lookup_elem, run with BPF_PROG_TEST_RUN on the op's CPU
+// (tests/support/kernel_prog.h); on the xmaps side Map::lookup_elem with the thread bound to the
+// same CPU. Both answers are encoded as the program's return value (0 = miss, 0x80000000 | 31
+// bits of the value's first u32 = hit; the CPU's slot for per-CPU maps). On LRU maps it is the
+// only op that sets the reference bit, so it steers which keys later updates evict.
+//
 // Output buffers are pre-filled with the same pattern on both sides, so bytes one side writes
 // and the other leaves alone (a value on ENOENT, out_batch when count == 0) show up too. The
 // thread moves between CPUs (sched_setaffinity + xmaps::CpuBinding to the same id) as it goes.
 //
 // Environment:
-//   XMAPS_DIFF_OPS=<n>        ops per matrix entry (default 20000)
+//   XMAPS_DIFF_OPS=<n>        ops per matrix entry (default 20000; LRU entries run 3x as many)
 //   XMAPS_DIFF_SEED=<n>       base seed (default fixed; each entry mixes in its name)
 //   XMAPS_DIFF_SHRINK=0       do not shrink a failing sequence to a minimal reproduction
 //   XMAPS_DIFF_SHRINK_SECONDS=<n>  time bound of the shrinking (default 20)
-//   XMAPS_DIFF_STATS=1        print how often each command met each kernel result (coverage)
+//   XMAPS_DIFF_STATS=1        print how often each command met each kernel result (coverage),
+//                             how full the dumps found the map, and (LRU) how many keys were
+//                             evicted
 // Needs bpf(BPF_MAP_CREATE): root or CAP_BPF (+ CAP_SYS_ADMIN for BPF_F_ZERO_SEED); skips
 // otherwise.
 #include <algorithm>
+#include <array>
 #include <chrono>
 #include <cstdint>
 #include <cstdlib>
@@ -38,6 +48,7 @@
 #include <gtest/gtest.h>
 
 #include "support/kernel_map.h"
+#include "support/kernel_prog.h"
 #include "xmaps/cpu.h"
 #include "xmaps/errc.h"
 #include "xmaps/map.h"
@@ -49,6 +60,7 @@ using xmaps::Errc;
 using xmaps::MapSpec;
 using xmaps::MapType;
 using xmaps::testing::errno_name;
+using xmaps::testing::KernelLookupProg;
 using xmaps::testing::KernelMap;
 using xmaps::testing::type_name;
 namespace map_flag = xmaps::map_flag;
@@ -97,8 +109,14 @@ std::string hex(const Bytes& b, std::size_t limit = 96) {
   return hex(b.data(), b.size(), limit);
 }
 
+// Keyed hash maps (bucket-order walks, u32 bucket-index batch tokens), LRU ones included.
 bool is_hash(MapType t) {
-  return t == MapType::hash || t == MapType::percpu_hash;
+  return t == MapType::hash || t == MapType::percpu_hash || t == MapType::lru_hash ||
+         t == MapType::lru_percpu_hash;
+}
+
+bool is_lru(MapType t) {
+  return t == MapType::lru_hash || t == MapType::lru_percpu_hash;
 }
 
 std::uint32_t roundup_pow_of_two(std::uint32_t n) {
@@ -166,7 +184,8 @@ enum class Kind {
   lookup_and_erase_batch,
   update_batch,
   erase_batch,
-  dump,  // full get_next_key walk + lookup of every key (a state check, not a command)
+  prog_lookup,  // datapath bpf_map_lookup_elem on op.cpu (a BPF program / Map::lookup_elem)
+  dump,         // full get_next_key walk + lookup of every key (a state check, not a command)
 };
 
 const char* kind_name(Kind k) {
@@ -180,6 +199,7 @@ const char* kind_name(Kind k) {
     case Kind::lookup_and_erase_batch: return "lookup_and_erase_batch";
     case Kind::update_batch: return "update_batch";
     case Kind::erase_batch: return "erase_batch";
+    case Kind::prog_lookup: return "prog_lookup";
     case Kind::dump: return "dump";
   }
   return "?";
@@ -221,7 +241,8 @@ std::string describe(const Op& op) {
     case Kind::lookup_and_erase:
       s << "key=[" << hex(op.key) << "], flags=0x" << std::hex << op.flags << std::dec;
       break;
-    case Kind::erase: s << "key=[" << hex(op.key) << "]"; break;
+    case Kind::erase:
+    case Kind::prog_lookup: s << "key=[" << hex(op.key) << "]"; break;
     case Kind::get_next_key:
       if (op.null_key) {
         s << "key=nullptr";
@@ -270,6 +291,17 @@ std::string describe(const Outcome& o) {
   return s.str();
 }
 
+// prog_lookup's return value, spelled out: " retval=0x80001234 (hit)".
+std::string retval_note(const Op& op, const Outcome& o) {
+  if (op.kind != Kind::prog_lookup || o.out.size() != 4)
+    return "";
+  std::uint32_t ret = 0;
+  std::memcpy(&ret, o.out.data(), 4);
+  std::ostringstream s;
+  s << " retval=0x" << std::hex << ret << std::dec << (ret == 0 ? " (miss)" : " (hit)");
+  return s.str();
+}
+
 // Where two outcomes differ, field by field.
 std::string diff(const Outcome& k, const Outcome& x) {
   std::ostringstream s;
@@ -299,12 +331,35 @@ Bytes pattern(std::size_t n, std::uint8_t fill) {
   return b;
 }
 
+// max_entries as the kernel has it (BPF_OBJ_GET_INFO_BY_FD; NO_COMMON_LRU rounds it up), or 0.
+std::uint32_t kernel_max_entries(const KernelMap& map) {
+  struct bpf_map_info info;
+  std::memset(&info, 0, sizeof(info));
+  union bpf_attr attr;
+  std::memset(&attr, 0, sizeof(attr));
+  attr.info.bpf_fd = static_cast<std::uint32_t>(map.fd());
+  attr.info.info_len = sizeof(info);
+  attr.info.info = xmaps::testing::to_user(&info);
+  if (xmaps::testing::sys_bpf(BPF_OBJ_GET_INFO_BY_FD, &attr) != 0)
+    return 0;
+  return info.max_entries;
+}
+
 // The two maps under test and the calls that run one Op on each.
 struct Pair {
   KernelMap kernel;
   std::unique_ptr<xmaps::Map> mine;
+  KernelLookupProg prog;  // the kernel side of prog_lookup; !valid() if it cannot load
   MapSpec spec;
-  std::size_t vsize = 0;  // value buffer size
+  std::size_t vsize = 0;          // value buffer size
+  std::uint32_t max_entries = 0;  // as the maps have it (after NO_COMMON_LRU rounding)
+
+  // Whether prog_lookup ops can run on this map: keys the raw_tp context can carry, values the
+  // program can read 4 bytes of.
+  static bool prog_applicable(const MapSpec& spec) {
+    return spec.key_size >= 1 && spec.key_size <= KernelLookupProg::kMaxKeySize &&
+           spec.value_size >= 4;
+  }
 
   static std::optional<Pair> make(const MapSpec& spec, std::string* error) {
     Pair p;
@@ -328,14 +383,44 @@ struct Pair {
           "batch_token_size: xmaps " + std::to_string(p.mine->batch_token_size()) + ", kernel 4";
       return std::nullopt;
     }
+    const std::uint32_t kmax = kernel_max_entries(p.kernel);
+    if (kmax != 0 && kmax != p.mine->max_entries()) {
+      *error = "max_entries: kernel " + std::to_string(kmax) + ", xmaps " +
+               std::to_string(p.mine->max_entries());
+      return std::nullopt;
+    }
+    p.max_entries = p.mine->max_entries();
     p.vsize = p.kernel.value_buffer_size();
+    if (prog_applicable(spec))
+      p.prog = KernelLookupProg(p.kernel);
     return p;
   }
 
   Outcome run_kernel(const Op& op) {
+    if (op.kind == Kind::prog_lookup) {
+      Outcome o;
+      Bytes key = op.key;
+      std::uint32_t ret = 0;
+      o.rc = -prog.run(key.data(), op.cpu, &ret);  // positive errno, as the other commands
+      o.out.resize(sizeof(ret));
+      std::memcpy(o.out.data(), &ret, sizeof(ret));
+      return o;
+    }
     return run(op, [&](auto&&... a) { return kernel_call(a...); });
   }
   Outcome run_mine(const Op& op) {
+    if (op.kind == Kind::prog_lookup) {
+      Outcome o;
+      Bytes key = op.key;
+      // The caller bound the thread to op.cpu (CpuMover); a wrong binding would compare the
+      // wrong per-CPU slot / LRU list, so it is reported as its own failure.
+      if (xmaps::current_cpu() != op.cpu)
+        o.rc = -3;
+      const std::uint32_t ret = KernelLookupProg::encode(mine->lookup_elem(key.data()));
+      o.out.resize(sizeof(ret));
+      std::memcpy(o.out.data(), &ret, sizeof(ret));
+      return o;
+    }
     return run(op, [&](auto&&... a) { return mine_call(a...); });
   }
 
@@ -352,6 +437,7 @@ struct Pair {
       case Kind::lookup_and_erase_batch: return kernel.lookup_and_erase_batch(*b);
       case Kind::update_batch: return kernel.update_batch(*b);
       case Kind::erase_batch: return kernel.erase_batch(*b);
+      case Kind::prog_lookup:
       case Kind::dump: break;
     }
     return -1;
@@ -368,6 +454,7 @@ struct Pair {
       case Kind::lookup_and_erase_batch: e = mine->lookup_and_erase_batch(*b); break;
       case Kind::update_batch: e = mine->update_batch(*b); break;
       case Kind::erase_batch: e = mine->erase_batch(*b); break;
+      case Kind::prog_lookup:
       case Kind::dump: return -1;
     }
     return static_cast<int>(e);
@@ -437,7 +524,7 @@ struct Pair {
         Bytes prev;
         Bytes next(ks);
         Bytes value(vsize);
-        const std::uint32_t limit = spec.max_entries + 4;
+        const std::uint32_t limit = max_entries + 4;
         for (;;) {
           const int rc = call(Kind::get_next_key, prev.empty() ? nullptr : prev.data(), next.data(),
                               0, nullptr);
@@ -458,6 +545,7 @@ struct Pair {
         }
         break;
       }
+      case Kind::prog_lookup: break;  // run_kernel / run_mine
     }
     return o;
   }
@@ -471,7 +559,9 @@ struct Config {
   std::uint32_t key_size = 4;
   std::uint32_t value_size = 8;
   std::uint32_t max_entries = 1;
-  std::uint32_t ops_divisor = 1;  // fewer ops for the read-only / write-only variants
+  std::uint32_t ops_divisor = 1;     // fewer ops for the read-only / write-only variants
+  std::uint32_t ops_multiplier = 1;  // more ops (the LRU variants)
+  std::uint32_t key_space = 2;       // hash keys drawn from key_space * max_entries + 2 keys
 
   [[nodiscard]] MapSpec spec() const {
     MapSpec s;
@@ -484,24 +574,43 @@ struct Config {
   }
   [[nodiscard]] std::string name() const {
     std::string n = type_name(type);
-    if (is_hash(type))
+    if (is_lru(type)) {
+      n += (flags & map_flag::kNoCommonLru) != 0 ? "_nocommon" : "_common";
+    } else if (is_hash(type)) {
       n += (flags & map_flag::kNoPrealloc) != 0 ? "_noprealloc" : "_prealloc";
+    }
     if ((flags & map_flag::kRdonly) != 0)
       n += "_rdonly";
     if ((flags & map_flag::kWronly) != 0)
       n += "_wronly";
     n += "_k" + std::to_string(key_size) + "_v" + std::to_string(value_size) + "_max" +
          std::to_string(max_entries);
+    if (key_space != 2)
+      n += "_keys" + std::to_string(key_space) + "x";
     return n;
   }
 };
 
+// Draws the commands, with weights per map family (LRU maps: constant eviction, ~22% program
+// lookups; the others: the original mix plus ~7% program lookups).
+// cfg.max_entries must be the maps' effective max_entries (NO_COMMON_LRU rounds it up).
 class Generator {
  public:
-  Generator(const Config& cfg, std::uint64_t seed, std::size_t vsize, std::vector<int> cpus)
+  Generator(const Config& cfg, std::uint64_t seed, std::size_t vsize, std::vector<int> cpus,
+            bool prog_lookups)
       : cfg_(cfg), rng_(seed), vsize_(vsize), cpus_(std::move(cpus)) {
     n_buckets_ = roundup_pow_of_two(cfg.max_entries);
-    const std::uint32_t pool = std::max<std::uint32_t>(2 * cfg.max_entries + 2, 4);
+    if (is_lru(cfg.type)) {
+      // Constant eviction: many updates, few deletes; a fifth of the ops are program lookups,
+      // the only ones that set reference bits.
+      weights_ = {330, 100, 50, 40, 100, 60, 25, 50, 25, prog_lookups ? 220U : 0U};
+      cpu_switch_ = 10;
+    } else {
+      weights_ = {330, 150, 90, 70, 130, 70, 45, 60, 55, prog_lookups ? 80U : 0U};
+    }
+    for (const std::uint32_t w : weights_)
+      total_weight_ += w;
+    const std::uint32_t pool = std::max<std::uint32_t>(cfg.key_space * cfg.max_entries + 2, 4);
     const std::uint64_t salt = rng_();
     for (std::uint32_t i = 0; i < pool; ++i) {
       Bytes k(cfg.key_size);
@@ -525,28 +634,35 @@ class Generator {
 
   Op next() {
     Op op;
-    if (cpus_.size() > 1 && one_in(12))
+    if (cpus_.size() > 1 && one_in(cpu_switch_))
       cpu_ = cpus_[pick(cpus_.size())];
     op.cpu = cpu_;
     op.fill = static_cast<std::uint8_t>(rng_());
-    const std::uint32_t r = static_cast<std::uint32_t>(pick(1000));
-    if (r < 330) {
+    std::uint32_t r = static_cast<std::uint32_t>(pick(total_weight_));
+    std::size_t which = 0;
+    while (which + 1 < weights_.size() && r >= weights_[which])
+      r -= weights_[which++];
+    const Kind kind = kKinds[which];
+    if (kind == Kind::prog_lookup) {
+      op.kind = Kind::prog_lookup;
+      op.key = !present_.empty() && one_in(2) ? present_key() : key();
+    } else if (kind == Kind::update) {
       op.kind = Kind::update;
       op.key = key();
       op.value = random_bytes(vsize_);
       op.flags = update_flags();
-    } else if (r < 480) {
+    } else if (kind == Kind::lookup) {
       op.kind = Kind::lookup;
       op.key = key();
       op.flags = one_in(12) ? bad_flags() : 0;
-    } else if (r < 570) {
+    } else if (kind == Kind::erase) {
       op.kind = Kind::erase;
       op.key = key();
-    } else if (r < 640) {
+    } else if (kind == Kind::lookup_and_erase) {
       op.kind = Kind::lookup_and_erase;
       op.key = key();
       op.flags = one_in(10) ? (one_in(2) ? 1 : bad_flags()) : 0;
-    } else if (r < 770) {
+    } else if (kind == Kind::get_next_key) {
       op.kind = Kind::get_next_key;
       if (!last_next_.empty() && one_in(2)) {
         op.key = last_next_;  // keep walking
@@ -556,13 +672,13 @@ class Generator {
       } else {
         op.key = key();
       }
-    } else if (r < 840) {
+    } else if (kind == Kind::lookup_batch) {
       op.kind = Kind::lookup_batch;
       batch_common(op);
-    } else if (r < 885) {
+    } else if (kind == Kind::lookup_and_erase_batch) {
       op.kind = Kind::lookup_and_erase_batch;
       batch_common(op);
-    } else if (r < 945) {
+    } else if (kind == Kind::update_batch) {
       op.kind = Kind::update_batch;
       batch_common(op);
       for (std::uint32_t i = 0; i < op.count; ++i) {
@@ -633,7 +749,25 @@ class Generator {
                                op.keys.begin() + static_cast<std::ptrdiff_t>((i + 1) * ks)));
         }
         break;
-      case Kind::dump: break;
+      case Kind::prog_lookup:
+        if (k.rc == 0 && k.out.size() == 4) {
+          if (k.out != Bytes(4, 0)) {
+            present_.insert(op.key);
+          } else {
+            present_.erase(op.key);
+          }
+        }
+        break;
+      case Kind::dump:
+        // The whole key set: resynchronises present_ (LRU updates evict keys silently).
+        if (is_hash(cfg_.type) && k.rc == ENOENT) {
+          present_.clear();
+          for (std::uint32_t i = 0; i < k.count; ++i) {
+            present_.insert(Bytes(k.out.begin() + static_cast<std::ptrdiff_t>(i * ks),
+                                  k.out.begin() + static_cast<std::ptrdiff_t>((i + 1) * ks)));
+          }
+        }
+        break;
     }
   }
 
@@ -723,16 +857,85 @@ class Generator {
     }
   }
 
+  // The order of weights_.
+  static constexpr Kind kKinds[] = {Kind::update,
+                                    Kind::lookup,
+                                    Kind::erase,
+                                    Kind::lookup_and_erase,
+                                    Kind::get_next_key,
+                                    Kind::lookup_batch,
+                                    Kind::lookup_and_erase_batch,
+                                    Kind::update_batch,
+                                    Kind::erase_batch,
+                                    Kind::prog_lookup};
+
   Config cfg_;
   std::mt19937_64 rng_;
   std::size_t vsize_;
   std::vector<int> cpus_;
+  std::array<std::uint32_t, std::size(kKinds)> weights_{};
+  std::uint32_t total_weight_ = 0;
+  std::uint64_t cpu_switch_ = 12;  // one op in cpu_switch_ moves to a random CPU
   int cpu_ = 0;
   std::uint32_t n_buckets_ = 1;
   std::vector<Bytes> pool_;
   std::set<Bytes> present_;
   Bytes last_next_;
   Bytes last_token_;
+};
+
+// For XMAPS_DIFF_STATS on LRU maps: keys that vanished without being deleted (evictions), as
+// seen from one dump to the next (a key inserted and evicted between two dumps is not seen).
+class EvictionTally {
+ public:
+  explicit EvictionTally(std::size_t key_size) : ks_(key_size) {}
+  void observe(const Op& op, const Outcome& k) {
+    auto key_at = [&](const Bytes& b, std::uint32_t i) {
+      return Bytes(b.begin() + static_cast<std::ptrdiff_t>(i * ks_),
+                   b.begin() + static_cast<std::ptrdiff_t>((i + 1) * ks_));
+    };
+    switch (op.kind) {
+      case Kind::update:
+        if (k.rc == 0)
+          expected_.insert(op.key);
+        break;
+      case Kind::update_batch:
+        for (std::uint32_t i = 0; i < k.count; ++i)
+          expected_.insert(key_at(op.keys, i));
+        break;
+      case Kind::erase:
+      case Kind::lookup_and_erase:
+        if (k.rc == 0)
+          expected_.erase(op.key);
+        break;
+      case Kind::erase_batch:
+        for (std::uint32_t i = 0; i < k.count; ++i)
+          expected_.erase(key_at(op.keys, i));
+        break;
+      case Kind::lookup_and_erase_batch:
+        if (k.rc == 0 || k.rc == ENOENT) {
+          for (std::uint32_t i = 0; i < k.count; ++i)
+            expected_.erase(key_at(k.out, i));
+        }
+        break;
+      case Kind::dump: {
+        std::set<Bytes> now;
+        for (std::uint32_t i = 0; i < k.count && k.rc == ENOENT; ++i)
+          now.insert(key_at(k.out, i));
+        for (const Bytes& key : expected_)
+          evicted_ += now.count(key) == 0 ? 1 : 0;
+        expected_ = std::move(now);
+        break;
+      }
+      default: break;
+    }
+  }
+  [[nodiscard]] std::uint64_t evicted() const { return evicted_; }
+
+ private:
+  std::size_t ks_;
+  std::set<Bytes> expected_;
+  std::uint64_t evicted_ = 0;
 };
 
 // ---- running and shrinking --------------------------------------------------------------------
@@ -812,12 +1015,13 @@ std::string render_sequence(const MapSpec& spec, const std::vector<Op>& ops, Cpu
     const Outcome x = pair->run_mine(ops[i]);
     s << "  #" << i << " " << describe(ops[i]) << "\n";
     if (k == x) {
-      s << "      both: rc=" << errno_name(k.rc);
+      s << "      both: rc=" << errno_name(k.rc) << retval_note(ops[i], k);
       if (is_batch(ops[i].kind))
         s << " count=" << k.count;
       s << "\n";
     } else {
-      s << "    MISMATCH\n    kernel: " << describe(k) << "\n    xmaps:  " << describe(x) << "\n"
+      s << "    MISMATCH\n    kernel: " << describe(k) << retval_note(ops[i], k)
+        << "\n    xmaps:  " << describe(x) << retval_note(ops[i], x) << "\n"
         << diff(k, x);
       break;
     }
@@ -861,6 +1065,33 @@ std::vector<Config> matrix() {
       out.push_back(c);
     }
   }
+  // LRU maps, common and per-CPU lists, at sizes where every few updates evict (a key space
+  // 2-4x the size), with program lookups setting reference bits and CPU switches (the local /
+  // per-CPU lists). Max 2 makes CPUs steal from each other (common) or split 1 + 1 (per-CPU).
+  // ops_multiplier: 6 x 60,000 = 360,000 ops per LRU variant at the default XMAPS_DIFF_OPS.
+  {
+    const std::uint32_t lru_keys[] = {4, 8, 16};
+    const std::uint32_t lru_values[] = {8, 12};
+    const std::uint32_t lru_maxes[] = {2, 4, 7, 16, 64, 300};
+    const std::uint32_t lru_spaces[] = {4, 3, 2};
+    int lru_variant = 0;
+    for (const MapType t : {MapType::lru_hash, MapType::lru_percpu_hash}) {
+      for (const std::uint32_t lists : {0U, map_flag::kNoCommonLru}) {
+        const int v = lru_variant++;
+        for (std::size_t j = 0; j < std::size(lru_maxes); ++j) {
+          Config c;
+          c.type = t;
+          c.flags = lists | map_flag::kZeroSeed;
+          c.key_size = lru_keys[(j + static_cast<std::size_t>(v)) % 3];
+          c.value_size = lru_values[(j + static_cast<std::size_t>(v) / 2) % 2];
+          c.max_entries = lru_maxes[j];
+          c.key_space = lru_spaces[(j + 2 * static_cast<std::size_t>(v)) % 3];
+          c.ops_multiplier = 3;
+          out.push_back(c);
+        }
+      }
+    }
+  }
   // Read-only / write-only maps: every command meets the permission checks, with every flag.
   for (const std::uint32_t access : {map_flag::kRdonly, map_flag::kWronly}) {
     for (const MapType t : {MapType::hash, MapType::percpu_hash, MapType::array}) {
@@ -887,8 +1118,8 @@ TEST_P(KernelDiff, RandomOpsMatchKernelByteForByte) {
   const MapSpec spec = cfg.spec();
   const std::uint64_t base = env_u64("XMAPS_DIFF_SEED", 0x6b65726e656cULL);
   const std::uint64_t seed = splitmix64(base ^ fnv1a(cfg.name()));
-  const std::uint64_t n_ops =
-      std::max<std::uint64_t>(env_u64("XMAPS_DIFF_OPS", 20000) / cfg.ops_divisor, 1);
+  const std::uint64_t n_ops = std::max<std::uint64_t>(
+      env_u64("XMAPS_DIFF_OPS", 20000) * cfg.ops_multiplier / cfg.ops_divisor, 1);
   SCOPED_TRACE("map " + cfg.name() + ", base seed XMAPS_DIFF_SEED=" + std::to_string(base) +
                " (entry seed " + std::to_string(seed) + "), " + std::to_string(n_ops) + " ops");
 
@@ -904,12 +1135,23 @@ TEST_P(KernelDiff, RandomOpsMatchKernelByteForByte) {
   std::string error;
   auto pair = Pair::make(spec, &error);
   ASSERT_TRUE(pair.has_value()) << error;
-  Generator gen(cfg, seed, pair->vsize, mover.cpus());
+  bool prog_lookups = Pair::prog_applicable(spec);
+  if (prog_lookups && !pair->prog.valid()) {
+    // Without CAP_PERFMON the program cannot load: run the bpf(2) commands only. Any other
+    // failure is the harness's bug (the log says why the verifier refused it).
+    ASSERT_EQ(pair->prog.error(), -EPERM) << pair->prog.log();
+    std::cout << cfg.name() << ": prog_lookup ops left out (" << pair->prog.log() << ")\n";
+    prog_lookups = false;
+  }
+  Config gen_cfg = cfg;
+  gen_cfg.max_entries = pair->max_entries;  // NO_COMMON_LRU rounds it up to a multiple of CPUs
+  Generator gen(gen_cfg, seed, pair->vsize, mover.cpus(), prog_lookups);
 
   std::vector<Op> ops;
   const std::uint64_t n_steps = n_ops + n_ops / 127 + 1;
   ops.reserve(n_steps);
   std::map<std::string, std::uint64_t> stats;  // "command rc" -> times, for XMAPS_DIFF_STATS
+  EvictionTally evictions(spec.key_size);
   for (std::uint64_t i = 0; i < n_steps; ++i) {
     // n_ops commands; after every 127th, and at the end, a dump: the whole map compared.
     Op next;
@@ -928,7 +1170,8 @@ TEST_P(KernelDiff, RandomOpsMatchKernelByteForByte) {
     if (!(k == x)) {
       std::ostringstream msg;
       msg << "mismatch at op #" << (ops.size() - 1) << ": " << describe(op)
-          << "\n  kernel: " << describe(k) << "\n  xmaps:  " << describe(x) << "\n"
+          << "\n  kernel: " << describe(k) << retval_note(op, k) << "\n  xmaps:  " << describe(x)
+          << retval_note(op, x) << "\n"
           << diff(k, x);
       msg << "  last ops before it:\n";
       const std::size_t from = ops.size() > 12 ? ops.size() - 12 : 0;
@@ -953,9 +1196,16 @@ TEST_P(KernelDiff, RandomOpsMatchKernelByteForByte) {
       FAIL() << msg.str();
     }
     gen.observe(op, k);
+    evictions.observe(op, k);
     std::string what = std::string(kind_name(op.kind)) + " " + errno_name(k.rc);
     if (is_batch(op.kind)) {
       what += k.count == 0 ? " count=0" : (k.count == op.count ? " count=all" : " count=part");
+    }
+    if (op.kind == Kind::prog_lookup)
+      what += k.out == Bytes(4, 0) ? " miss" : " hit";
+    if (op.kind == Kind::dump) {  // how full the map is: LRU maps should be full most of the time
+      const std::uint64_t m = pair->max_entries;
+      what += k.count >= m ? " full" : (4 * k.count >= 3 * m ? " >=75%" : " <75%");
     }
     ++stats[what];
   }
@@ -963,6 +1213,8 @@ TEST_P(KernelDiff, RandomOpsMatchKernelByteForByte) {
     std::ostringstream s;
     for (const auto& [what, n] : stats)
       s << "  " << what << ": " << n << "\n";
+    if (is_lru(cfg.type))
+      s << "  (keys evicted, at least: " << evictions.evicted() << ")\n";
     std::cout << cfg.name() << ":\n" << s.str();
   }
 }
@@ -1161,7 +1413,8 @@ TEST_P(KernelDiffNullPointers, EveryCommandMatchesKernel) {
 
 INSTANTIATE_TEST_SUITE_P(Types, KernelDiffNullPointers,
                          ::testing::Values(MapType::hash, MapType::percpu_hash, MapType::array,
-                                           MapType::percpu_array),
+                                           MapType::percpu_array, MapType::lru_hash,
+                                           MapType::lru_percpu_hash),
                          [](const ::testing::TestParamInfo<MapType>& p) {
                            return type_name(p.param);
                          });

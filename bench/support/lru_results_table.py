@@ -1,0 +1,138 @@
+#!/usr/bin/env python3
+# SPDX-License-Identifier: MIT
+"""Turns lru_bench's JSON output into the Markdown tables of bench/RESULTS.md ("LRU maps").
+
+Usage: lru_results_table.py RESULTS.json
+
+Reads the median aggregates (--benchmark_repetitions=N with N > 1; a run without repetitions is
+read as is) and prints, per case, median ns per operation (1e9 / items_per_second: with 2
+threads the aggregate rate, i.e. wall time per operation) for every peer x threads x size, with
+the hit ratio for ZipfMixed and evictions per update for EvictingUpdate where the peer counts
+them; then the issue's EvictingUpdate targets against the measured xmaps figures, the runs whose
+repetitions varied by more than 10% (coefficient of variation of real time), and errors.
+"""
+import argparse
+import json
+import re
+
+PEERS = ["xmaps_lru_common", "xmaps_lru_nocommon", "mutex_lru_alloc", "mutex_lru_reuse",
+         "tbb_lru_cache"]
+CASES = ["EvictingUpdate", "LookupHit", "ZipfMixed"]
+SIZES = ["1K", "64K", "1M"]
+# The issue's figures for this machine class, ns per evicting update (not measured here).
+KERNEL = {
+    "xmaps_lru_common": {"1K": (143, 212), "64K": (352, 416), "1M": (593, 628)},
+    "xmaps_lru_nocommon": {"1K": (120, 201), "64K": (195, 224), "1M": (518, 559)},
+}
+NAME = re.compile(r"^BM_(\w+)/(\w+)/(\w+)/(\w+)/real_time/threads:(\d+)$")
+
+
+def load(path):
+    with open(path) as f:
+        data = json.load(f)
+    rows = {}    # (case, peer, size, threads) -> benchmark entry (median, or the single run)
+    cv = {}
+    errors = {}
+    has_aggregates = any(b.get("run_type") == "aggregate" for b in data["benchmarks"])
+    for b in data["benchmarks"]:
+        run = b.get("run_name", b["name"])
+        m = NAME.match(run)
+        if not m:
+            continue
+        case, peer, _key, size, threads = m.groups()
+        k = (case, peer, size, int(threads))
+        if b.get("error_occurred"):
+            errors[k] = b.get("error_message", "error")
+            continue
+        agg = b.get("aggregate_name")
+        if agg == "cv":
+            cv[run] = b["real_time"]
+        if (has_aggregates and agg == "median") or (not has_aggregates and agg is None):
+            rows[k] = b
+    return data, rows, cv, errors
+
+
+def ns(b):
+    return 1e9 / b["items_per_second"]
+
+
+def main(path):
+    data, rows, cv, errors = load(path)
+    ctx = data.get("context", {})
+    print(f"<!-- from {path}: {ctx.get('date', '?')}, {ctx.get('num_cpus', '?')} CPUs, "
+          f"library_build_type={ctx.get('library_build_type', '?')} -->\n")
+    for case in CASES:
+        extra = {"EvictingUpdate": " (evictions per update)", "ZipfMixed": " (hit ratio)"}
+        print(f"#### {case}: median ns per operation{extra.get(case, '')}\n")
+        print("| peer | threads | " + " | ".join(SIZES) + " |")
+        print("|---|---:|" + "---:|" * len(SIZES))
+        for peer in PEERS:
+            for threads in [1, 2]:
+                cells = []
+                for size in SIZES:
+                    k = (case, peer, size, threads)
+                    if k in errors:
+                        cells.append("error")
+                        continue
+                    b = rows.get(k)
+                    if b is None:
+                        cells.append("–")
+                        continue
+                    text = f"{ns(b):.1f}"
+                    if case == "ZipfMixed" and "hit_ratio" in b:
+                        text += f" ({b['hit_ratio']:.3f})"
+                    if case == "EvictingUpdate" and "evictions_per_update" in b:
+                        text += f" ({b['evictions_per_update']:.3f})"
+                    cells.append(text)
+                if all(c == "–" for c in cells):
+                    continue
+                print(f"| {peer} | {threads} | " + " | ".join(cells) + " |")
+        print()
+
+    print("#### EvictingUpdate against the issue's targets\n")
+    print("Kernel figures are the issue's (a BPF program on this machine class), not measured "
+          "here. Speed-up = kernel ns / xmaps ns, over the issue's range.\n")
+    print("| xmaps | size | kernel ns | xmaps 1 thread | speed-up (>= 3x?) | xmaps 2 threads "
+          "| 2 threads faster? | mutex A / B, 2 threads | xmaps faster by (>= 5x?) |")
+    print("|---|---|---|---:|---|---:|---|---|---|")
+    for peer, sizes in KERNEL.items():
+        for size in SIZES:
+            lo, hi = sizes[size]
+            one = rows.get(("EvictingUpdate", peer, size, 1))
+            two = rows.get(("EvictingUpdate", peer, size, 2))
+            if one is None or two is None:
+                continue
+            x1, x2 = ns(one), ns(two)
+            s_lo, s_hi = lo / x1, hi / x1
+            met = "yes" if s_lo >= 3 else (f"against {3 * x1:.0f} ns and up" if s_hi >= 3
+                                           else "no")
+            mutex = [rows.get(("EvictingUpdate", m, size, 2))
+                     for m in ("mutex_lru_alloc", "mutex_lru_reuse")]
+            if all(mutex):
+                ma, mb = ns(mutex[0]), ns(mutex[1])
+                ra, rb = ma / x2, mb / x2
+                mtext = f"{ma:.0f} / {mb:.0f}"
+                rtext = f"{ra:.1f}x / {rb:.1f}x ({'yes' if min(ra, rb) >= 5 else 'no'})"
+            else:
+                mtext, rtext = "–", "–"
+            print(f"| {peer} | {size} | {lo}–{hi} | {x1:.1f} | {s_lo:.1f}x–{s_hi:.1f}x ({met}) "
+                  f"| {x2:.1f} | {'yes' if x2 < x1 else 'no'} | {mtext} | {rtext} |")
+    print()
+
+    noisy = sorted(((v, n) for n, v in cv.items() if v > 0.10), reverse=True)
+    if cv:
+        print(f"#### Coefficient of variation > 10% over the repetitions "
+              f"({len(noisy)} of {len(cv)})\n")
+        for v, n in noisy:
+            print(f"- {n}: {100 * v:.0f}%")
+        print()
+    if errors:
+        print("#### Benchmarks that reported an error\n")
+        for k, msg in sorted(errors.items()):
+            print(f"- BM_{k[0]}/{k[1]}/u32/{k[2]}/threads:{k[3]}: {msg}")
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("results")
+    main(parser.parse_args().results)
