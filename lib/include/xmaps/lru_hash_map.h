@@ -40,8 +40,10 @@
 // preallocated element that may be recycled for another key once the entry is deleted, or
 // evicted; lookup_copy() returns a consistent copy.
 //
-// Memory per element beyond round_up(key, 8) + round_up(value, 8): 16 bytes of header, 16 of
-// LRU node and 8 to 16 of bucket (the kernel's htab_elem with its bpf_lru_node is 48 + bucket).
+// Memory per element beyond round_up(key, 8) + round_up(value, 8): 16 bytes of header, 8 for
+// the reference bit (in the element, where lookups read), 12 of LRU node (in a dense array of
+// nodes, which the list walks chase) and 8 to 16 of bucket: 44 to 52 bytes (the kernel's
+// htab_elem with its bpf_lru_node is 48 + bucket).
 #pragma once
 
 #include <cstdint>

@@ -55,10 +55,10 @@
 // writes only the bucket and the element.) Per-CPU maps stay where they are, as the kernel's.
 //
 // LRU_HASH / LRU_PERCPU_HASH: an LruList (lru_list.h) replaces the free list; each element
-// carries an LruNode after its value (16 more bytes), and the lists' head sentinels are extra
-// elements past capacity_. update() pops a node before it locks the bucket (lock order: LRU ->
-// bucket, because evicting takes the victim's bucket lock); lru_evict() is the kernel's
-// del_from_htab. Datapath lookups call mark_referenced().
+// carries its reference bit after its value (8 more bytes), and its LruNode (12 bytes) is in a
+// dense array of its own (lru_nodes_) that also holds the lists' head sentinels. update() pops a
+// node before it locks the bucket (lock order: LRU -> bucket, because evicting takes the victim's
+// bucket lock); lru_evict() is the kernel's del_from_htab. Datapath lookups call mark_referenced().
 //
 // NO_PREALLOC: elements are taken from a lazily committed Region (memory grows with use), the
 // element count is checked against max_entries, and a freed element is recycled only after an
@@ -264,7 +264,7 @@ class HashTable {
         kslot_(round_up(cfg.key_size, 8)),
         vslot_(round_up(cfg.value_size, 8)),
         lru_off_(sizeof(ElemHeader) + kslot_ + (cfg.percpu ? 0 : vslot_)),
-        stride_(lru_off_ + (cfg.lru ? round_up(sizeof(LruNode), 8) : 0)),
+        stride_(lru_off_ + (cfg.lru ? sizeof(std::uint64_t) : 0)),  // LRU: the reference bit
         freelist_(possible_cpus(), Link{this}) {
     if (cfg.key_size == 0 || cfg.value_size == 0 || cfg.max_entries == 0) {
       throw std::invalid_argument(
@@ -294,10 +294,13 @@ class HashTable {
       // Relaxed: construction is single-threaded; publication of the table orders it.
       buckets_[b].init(kNullsBit | b);
     }
-    // LRU maps: the lists' head sentinels are extra elements past the last one (lru_list.h).
-    const std::uint32_t sentinels =
-        cfg.lru ? LruList<HashTable>::sentinels(cfg.lru_percpu_lists, ncpus_) : 0;
-    elements_ = Region((static_cast<std::size_t>(capacity_) + sentinels) * stride_, cfg.prealloc);
+    elements_ = Region(static_cast<std::size_t>(capacity_) * stride_, cfg.prealloc);
+    if (cfg.lru) {
+      // The dense LRU nodes: one per element, then the lists' head sentinels (lru_list.h).
+      const std::uint32_t sentinels = LruList<HashTable>::sentinels(cfg.lru_percpu_lists, ncpus_);
+      lru_nodes_ = Region((static_cast<std::size_t>(capacity_) + sentinels) * sizeof(LruNode),
+                          /*commit=*/true);
+    }
     if (cfg.percpu) {
       pcpu_ =
           Region(static_cast<std::size_t>(capacity_) * vslot_ * static_cast<std::size_t>(ncpus_),
@@ -308,7 +311,8 @@ class HashTable {
           static_cast<std::size_t>(ncpus_));
       if (cfg.lru) {
         lru_ = std::make_unique<LruList<HashTable>>(
-            this, LruNodes{elements_.data() + lru_off_, stride_}, cfg.lru_percpu_lists, ncpus_,
+            this, LruNodes{reinterpret_cast<LruNode*>(lru_nodes_.data())},
+            RefBits{elements_.data() + lru_off_, stride_}, cfg.lru_percpu_lists, ncpus_,
             cfg_.max_entries, capacity_);
       } else {
         freelist_.unsynchronized_populate(0, cfg_.max_entries);
@@ -498,7 +502,7 @@ class HashTable {
   // clear, no lock). No-op for non-LRU maps.
   [[gnu::always_inline]] inline void mark_referenced(std::uint32_t i) const noexcept {
     if (lru_ != nullptr)
-      lru_set_ref(lru_node(i));
+      lru_set_ref(lru_ref(i));
   }
 
   // Called with an evicted element's index while its bucket lock (and LRU locks) are held: the
@@ -519,9 +523,9 @@ class HashTable {
     return lru_->percpu_free_count(cpu);
   }
 
-  // LruList's host interface. The node sits in the element's tail.
-  [[nodiscard]] LruNode& lru_node(std::uint32_t i) const noexcept {
-    return *reinterpret_cast<LruNode*>(elem(i) + lru_off_);
+  // Element i's reference bit, in the element's tail (the nodes are in lru_nodes_).
+  [[nodiscard]] RefBit& lru_ref(std::uint32_t i) const noexcept {
+    return *reinterpret_cast<RefBit*>(elem(i) + lru_off_);
   }
   // del_from_htab (htab_lru_map_delete_node): unlinks element i if it is still linked in the
   // bucket its hash names; false if it is not (a pending insert, or already deleted). Caller
@@ -555,9 +559,19 @@ class HashTable {
     __builtin_prefetch(e + stride_ - 1);
   }
   void lru_prefetch_bucket(std::uint32_t i) const noexcept {
-    // Relaxed: a hint; a stale hash only prefetches the wrong bucket.
+    // Relaxed: a hint; a stale hash only prefetches the wrong bucket. For writing: the eviction
+    // locks it.
     __builtin_prefetch(
-        &buckets_[header(i).hash_ref().load(std::memory_order_relaxed) & bucket_mask_]);
+        &buckets_[header(i).hash_ref().load(std::memory_order_relaxed) & bucket_mask_], 1);
+  }
+  // The head of i's chain, when that is another element: the eviction walks past it (victims
+  // are old, so newer elements of their bucket stand before them).
+  void lru_prefetch_chain(std::uint32_t i) const noexcept {
+    // Relaxed: a hint, as lru_prefetch_bucket().
+    const std::uint32_t hash = header(i).hash_ref().load(std::memory_order_relaxed);
+    const std::uint32_t head = Bucket::head_of(buckets_[hash & bucket_mask_].snapshot());
+    if ((head & kNullsBit) == 0 && head != i)
+      __builtin_prefetch(elem(head));
   }
 
   // ---- writers -------------------------------------------------------------------------------
@@ -660,7 +674,7 @@ class HashTable {
     }
     link_head_locked(b, fresh);
     if (old != kNoElem) {
-      lru_set_ref(lru_node(fresh));
+      lru_set_ref(lru_ref(fresh));
       unlink_locked(b, old);
     }
     b.unlock(true);
@@ -693,7 +707,7 @@ class HashTable {
     const std::uint32_t old = find_locked<KS>(b, key, hash);
     const Errc err = check_update_flags(old, flags);
     if (err == Errc::ok && old != kNoElem) {
-      lru_set_ref(lru_node(old));
+      lru_set_ref(lru_ref(old));
       write_begin(old);
       write_values<VS>(old, value, side, stride, /*fresh=*/false);
       write_end(old);
@@ -1102,7 +1116,7 @@ class HashTable {
   int ncpus_;
   std::size_t kslot_;
   std::size_t vslot_;
-  std::size_t lru_off_;  // LRU maps: offset of the element's LruNode (after key and value)
+  std::size_t lru_off_;  // LRU maps: offset of the element's reference bit (after key and value)
   std::size_t stride_;
   std::uint32_t n_buckets_ = 0;
   std::uint32_t bucket_mask_ = 0;
@@ -1112,6 +1126,7 @@ class HashTable {
   Bucket* buckets_ = nullptr;  // n_buckets_ buckets in bucket_region_
   Region elements_;
   Region pcpu_;
+  Region lru_nodes_;  // LRU maps: one LruNode per element, then the list sentinels
   PerCpuFreelist<Link> freelist_;
   // LRU maps: the node lists that replace the free list (lru_list.h).
   std::unique_ptr<LruList<HashTable>> lru_;

@@ -13,16 +13,19 @@
 //   per-CPU            (BPF_F_NO_COMMON_LRU) one {active, inactive, free} list per CPU; every
 //                      node belongs to one CPU for life; a CPU evicts only its own nodes.
 //
-// Nodes live inside the hash table's elements (the Host's lru_node(i)), addressed by element
-// index; list heads are sentinel nodes at indices past the last element (first_sentinel...),
-// so every list operation is plain index arithmetic with no special case for the head.
+// Nodes live in one dense array of the Host's (node i belongs to element i); list heads are
+// sentinel nodes at indices past the last element (first_sentinel...), so every list operation
+// is plain index arithmetic with no special case for the head. The reference bits live in the
+// elements (RefBits: a byte after each element's value), where a datapath lookup already is:
+// setting the bit costs a lookup no extra cache line, and the list walks (a chase of prev
+// links) run over 12-byte nodes packed five to a cache line instead of over whole elements.
 //
-//   struct LruNode {            // in the tail of every element
+//   struct LruNode {            // nodes[i], dense
 //     u32 prev, next;           // list links: under the lock of the list the node is on
 //     u16 cpu;                  // common: the CPU whose pending list took it; per-CPU: owner
 //     u8  type;                 // which list (LruType); read without a lock by push_free()
-//     u8  ref;                  // reference bit: set by datapath lookups without any lock
 //   };
+//   RefBit ref;                 // in element i: set by datapath lookups without any lock
 //
 // Concurrency
 //   Locks: each local list has one, the global list has one, each per-CPU list has one.
@@ -78,18 +81,24 @@ struct LruNode {
   std::uint32_t next;
   std::uint16_t cpu;
   LruType type;
-  RefBit ref;
+  std::uint8_t unused;
 };
 static_assert(sizeof(LruNode) == 12);
 
-// Where the nodes are: node i at base + i * stride. Functions copy it into a local first: the
+// Where the nodes are: node i at base[i]. Functions copy it into a local first: the
 // reference-bit and type accesses are atomics, after which the compiler would otherwise reload
 // a member pointer at every node access (callgrind: ~115 instructions per update).
 struct LruNodes {
+  LruNode* base;
+  [[nodiscard]] LruNode& operator[](std::uint32_t i) const noexcept { return base[i]; }
+};
+
+// Where the reference bits are: element i's at base + i * stride (elements only, no sentinels).
+struct RefBits {
   unsigned char* base;
   std::size_t stride;
-  [[nodiscard]] LruNode& operator[](std::uint32_t i) const noexcept {
-    return *reinterpret_cast<LruNode*>(base + static_cast<std::size_t>(i) * stride);
+  [[nodiscard]] RefBit& operator[](std::uint32_t i) const noexcept {
+    return *reinterpret_cast<RefBit*>(base + static_cast<std::size_t>(i) * stride);
   }
 };
 
@@ -97,27 +106,32 @@ inline constexpr std::uint32_t kLruLocalFreeTarget = 128;  // LOCAL_FREE_TARGET 
 inline constexpr std::uint32_t kLruLocalNrScans = 128;     // LOCAL_NR_SCANS
 inline constexpr std::uint32_t kLruPercpuFreeTarget = 4;   // PERCPU_FREE_TARGET (NO_COMMON_LRU)
 inline constexpr std::uint32_t kLruPercpuNrScans = 4;      // PERCPU_NR_SCANS
+// Shrink prefetch distances, in candidates (xmaps only: hints, no effect on what is evicted).
+inline constexpr std::uint32_t kElemAhead = 8;
+inline constexpr std::uint32_t kBucketAhead = 4;
+inline constexpr std::uint32_t kChainAhead = 2;
 
 // Reference-bit and type accessors: these two bytes are shared without a lock.
-inline bool lru_is_ref(const LruNode& n) noexcept {
+inline bool lru_is_ref(const RefBit& r) noexcept {
   // Relaxed: the deliberate race in the header comment; the bit orders nothing.
-  return std::atomic_ref<RefBit>(const_cast<RefBit&>(n.ref)).load(std::memory_order_relaxed) ==
+  return std::atomic_ref<RefBit>(const_cast<RefBit&>(r)).load(std::memory_order_relaxed) ==
          RefBit::set;
 }
-inline void lru_set_ref(LruNode& n) noexcept {
-  std::atomic_ref<RefBit> ref(n.ref);
+inline void lru_set_ref(RefBit& r) noexcept {
+  std::atomic_ref<RefBit> ref(r);
   // Relaxed: as lru_is_ref(). Load first: a referenced hot key is never written again.
   if (ref.load(std::memory_order_relaxed) == RefBit::clear)
     ref.store(RefBit::set, std::memory_order_relaxed);
 }
-inline void lru_clear_ref(LruNode& n) noexcept {
+inline void lru_clear_ref(RefBit& r) noexcept {
   // Relaxed: as lru_is_ref().
-  std::atomic_ref<RefBit>(n.ref).store(RefBit::clear, std::memory_order_relaxed);
+  std::atomic_ref<RefBit>(r).store(RefBit::clear, std::memory_order_relaxed);
 }
 
 // Host: bool lru_evict(std::uint32_t idx);  // del_from_htab: unlink idx if it is linked
 //       void lru_prefetch_elem(std::uint32_t idx) const;    // hints: idx's element,
 //       void lru_prefetch_bucket(std::uint32_t idx) const;  //   its bucket (element cached)
+//       void lru_prefetch_chain(std::uint32_t idx) const;   //   its chain head (bucket cached)
 template <class Host>
 class LruList {
  public:
@@ -127,11 +141,13 @@ class LruList {
     return percpu ? 3 * n : 3 + 2 * n;
   }
 
-  // `nodes`: node i of element i (i < nr_elems) and of the sentinels (first_sentinel...).
-  LruList(Host* host, LruNodes nodes, bool percpu, int ncpus, std::uint32_t nr_elems,
+  // `nodes`: node i of element i (i < nr_elems) and of the sentinels (first_sentinel...);
+  // `refs`: the reference bit of element i (i < nr_elems).
+  LruList(Host* host, LruNodes nodes, RefBits refs, bool percpu, int ncpus, std::uint32_t nr_elems,
           std::uint32_t first_sentinel)
       : host_(host),
         nodes_(nodes),
+        refs_(refs),
         percpu_(percpu),
         ncpus_(ncpus),
         nr_scans_(percpu ? kLruPercpuNrScans : kLruLocalNrScans),
@@ -194,7 +210,7 @@ class LruList {
       loc.lock.lock();
       if (type(n) == kLruLocalPending) {
         set_type(n, kLruLocalFree);
-        lru_clear_ref(n);
+        lru_clear_ref(refs_[i]);
         move_head(nd, i, loc.free_head);
         count_in_use(loc.in_use, -1);
         loc.lock.unlock();
@@ -351,7 +367,7 @@ class LruList {
     LruNode& n = nd[i];
     count_inc(l, to);
     set_type(n, to);
-    lru_clear_ref(n);
+    lru_clear_ref(refs_[i]);
     move_head(nd, i, l.head[to]);
   }
   // __bpf_lru_node_move: within the list (active, inactive, free), to the head of `to`.
@@ -362,7 +378,7 @@ class LruList {
       count_inc(l, to);
       set_type(n, to);
     }
-    lru_clear_ref(n);
+    lru_clear_ref(refs_[i]);
     if (i == l.next_inactive_rotation)
       l.next_inactive_rotation = n.prev;
     move_head(nd, i, l.head[to]);
@@ -382,7 +398,7 @@ class LruList {
       std::uint32_t scanned = 0;
       for (std::uint32_t cur = nd[head].prev; cur != head;) {
         const std::uint32_t prev = nd[cur].prev;
-        move_locked(nd, l, cur, lru_is_ref(nd[cur]) ? kLruActive : kLruInactive);
+        move_locked(nd, l, cur, lru_is_ref(refs_[cur]) ? kLruActive : kLruInactive);
         if (++scanned == nr_scans_ || cur == first)
           break;
         cur = prev;
@@ -403,7 +419,7 @@ class LruList {
         continue;
       }
       next = nd[cur].prev;
-      if (lru_is_ref(nd[cur]))
+      if (lru_is_ref(refs_[cur]))
         move_locked(nd, l, cur, kLruActive);
       if (cur == last)
         break;
@@ -425,18 +441,41 @@ class LruList {
     const std::uint32_t inactive = l.head[kLruInactive];
     std::uint32_t freed = 0;
     std::uint32_t scanned = 0;
+    // Large maps: the tail is cold. A three-stage prefetch overlaps the coming candidates'
+    // misses with this node's eviction: the element kElemAhead candidates ahead, the bucket of
+    // the one kBucketAhead ahead (whose element an earlier round fetched), the chain head of the
+    // one kChainAhead ahead (whose bucket an earlier round fetched). The cursors walk the dense
+    // nodes; processing a candidate never changes the prev links of the ones still ahead.
+    std::uint32_t pf_elem = nd[inactive].prev;
+    std::uint32_t pf_bucket = pf_elem;
+    for (std::uint32_t k = 0; k < kElemAhead && pf_elem != inactive; ++k) {
+      host_->lru_prefetch_elem(pf_elem);
+      pf_elem = nd[pf_elem].prev;
+    }
+    for (std::uint32_t k = 0; k < kBucketAhead && pf_bucket != inactive; ++k) {
+      host_->lru_prefetch_bucket(pf_bucket);
+      pf_bucket = nd[pf_bucket].prev;
+    }
+    std::uint32_t pf_chain = nd[inactive].prev;
+    for (std::uint32_t k = 0; k < kChainAhead && pf_chain != inactive; ++k) {
+      host_->lru_prefetch_chain(pf_chain);
+      pf_chain = nd[pf_chain].prev;
+    }
     for (std::uint32_t cur = nd[inactive].prev; cur != inactive;) {
       const std::uint32_t prev = nd[cur].prev;
-      // Large maps: the tail is cold. A two-stage prefetch overlaps the coming candidates'
-      // misses with this node's eviction: the element two ahead, the bucket of the next one
-      // (whose element the previous round fetched).
-      if (prev != inactive) {
-        const std::uint32_t next2 = nd[prev].prev;
-        if (next2 != inactive)
-          host_->lru_prefetch_elem(next2);
-        host_->lru_prefetch_bucket(prev);
+      if (pf_elem != inactive) {
+        host_->lru_prefetch_elem(pf_elem);
+        pf_elem = nd[pf_elem].prev;
       }
-      if (lru_is_ref(nd[cur])) {
+      if (pf_bucket != inactive) {
+        host_->lru_prefetch_bucket(pf_bucket);
+        pf_bucket = nd[pf_bucket].prev;
+      }
+      if (pf_chain != inactive) {
+        host_->lru_prefetch_chain(pf_chain);
+        pf_chain = nd[pf_chain].prev;
+      }
+      if (lru_is_ref(refs_[cur])) {
         move_locked(nd, l, cur, kLruActive);
       } else if (host_->lru_evict(cur)) {
         move_to_free_locked(nd, l, cur, free_head, free_type);
@@ -486,7 +525,7 @@ class LruList {
     LruNode& n = nd[i];
     n.cpu = static_cast<std::uint16_t>(cpu);
     set_type(n, kLruLocalPending);
-    lru_clear_ref(n);
+    lru_clear_ref(refs_[i]);
     link_head(nd, i, loc.pending_head);
     count_in_use(loc.in_use, 1);
   }
@@ -504,7 +543,7 @@ class LruList {
     for (const bool force : {false, true}) {
       for (std::uint32_t cur = nd[loc.pending_head].prev; cur != loc.pending_head;
            cur = nd[cur].prev) {
-        if ((force || !lru_is_ref(nd[cur])) && host_->lru_evict(cur)) {
+        if ((force || !lru_is_ref(refs_[cur])) && host_->lru_evict(cur)) {
           count_in_use(loc.in_use, -1);
           evicted(cpu, 1);
           unlink(nd, cur);
@@ -525,7 +564,7 @@ class LruList {
     l.lock.lock();
     for (std::uint32_t cur = nd[loc.pending_head].prev; cur != loc.pending_head;) {
       const std::uint32_t prev = nd[cur].prev;
-      move_in_locked(nd, l, cur, lru_is_ref(nd[cur]) ? kLruActive : kLruInactive);
+      move_in_locked(nd, l, cur, lru_is_ref(refs_[cur]) ? kLruActive : kLruInactive);
       cur = prev;
     }
     rotate_locked(nd, l);
@@ -599,7 +638,7 @@ class LruList {
     std::uint32_t i = kNoElem;
     if (!empty(nd, free)) {
       i = nd[free].next;
-      lru_clear_ref(nd[i]);
+      lru_clear_ref(refs_[i]);
       move_locked(nd, l, i, kLruInactive);
       count_in_use(l.in_use, 1);
     }
@@ -617,7 +656,7 @@ class LruList {
         LruNode& n = nd[i];
         n.cpu = 0;
         set_type(n, kLruFree);
-        lru_clear_ref(n);
+        lru_clear_ref(refs_[i]);
         link_head(nd, i, l.head[kLruFree]);
       }
       l.nfree = nr;
@@ -634,7 +673,7 @@ class LruList {
         LruNode& n = nd[i];
         n.cpu = static_cast<std::uint16_t>(cpu);
         set_type(n, kLruFree);
-        lru_clear_ref(n);
+        lru_clear_ref(refs_[i]);
         link_head(nd, i, l.head[kLruFree]);
         ++l.nfree;
         ++i;
@@ -644,6 +683,7 @@ class LruList {
 
   Host* host_;
   LruNodes nodes_;
+  RefBits refs_;
   bool percpu_;
   int ncpus_;
   std::uint32_t nr_scans_;
