@@ -86,6 +86,7 @@
 
 #include <benchmark/benchmark.h>
 
+#include "support/kernel_lru.h"
 #include "support/keys.h"
 #include "support/lru_peers.h"
 #include "xmaps/cpu.h"
@@ -509,6 +510,158 @@ void bm_lru(benchmark::State& state, std::uint32_t size) {
   }
 }
 
+// --- The kernel's LRU_HASH, driven from a BPF program (support/kernel_lru.h) ---------------
+
+// "kernel_lru_common" / "kernel_lru_nocommon": the same key streams as the other peers, run by
+// the kernel in BPF_PROG_TEST_RUN calls of kKernelRepeat x KernelLru::kOpsPerRun operations; one
+// benchmark iteration is one call. Wall time, as for every peer (the syscall's own cost is
+// spread over 1024 operations).
+constexpr std::uint32_t kKernelRepeat = 16;
+
+struct KernelTable {
+  std::unique_ptr<KernelLru> kernel;
+  std::size_t present = 0;
+};
+
+template <std::uint32_t kFlags>
+constexpr std::string_view kernel_name() {
+  return (kFlags & BPF_F_NO_COMMON_LRU) != 0 ? "kernel_lru_nocommon" : "kernel_lru_common";
+}
+
+template <std::uint32_t kFlags, Case C>
+KernelTable* kernel_table(std::uint32_t size, const LruStreams& ks, std::string& error) {
+  static_assert(C != Case::zipf_mixed, "no Zipf workload for the kernel peer");
+  TableSlot& s = table_slot();
+  const std::lock_guard lock(s.mu);
+  const std::string tag = std::string(kernel_name<kFlags>()) + "/" + std::to_string(size) + "/" +
+                          std::string(case_name(C));
+  if (s.tag != tag) {
+    s.table.reset();
+    s.error.clear();
+    s.present = 0;
+    s.fill_evictions = 0;
+    s.tag = tag;
+    try {
+      auto t = std::make_shared<KernelTable>();
+      const std::size_t ring = ks.ring_mask + 1;
+      const auto slots = static_cast<std::uint32_t>(
+          C == Case::evicting_update ? ring * kMaxThreads
+                                     : std::bit_ceil(std::max<std::size_t>(size, kMinStream)));
+      t->kernel = std::make_unique<KernelLru>(
+          size, kFlags, slots,
+          C == Case::evicting_update ? KernelLru::Op::update : KernelLru::Op::lookup);
+      KernelLru& k = *t->kernel;
+      // The fill, from user space, the CPUs taking turns in chunks small enough that every CPU
+      // gets its share of a per-CPU LRU (the xmaps peers alternate per insert).
+      const int cpus = k.cpus();
+      const std::uint32_t chunk =
+          std::clamp<std::uint32_t>(size / (4U * static_cast<std::uint32_t>(cpus)), 1, 1024);
+      for (std::uint32_t at = 0, turn = 0; at < size; at += chunk, ++turn) {
+        const PinToCpu pin(static_cast<int>(turn % static_cast<std::uint32_t>(cpus)));
+        k.insert(ks.fill.data() + at, std::min(chunk, size - at));
+      }
+      std::vector<std::uint32_t> present;
+      for (const std::uint32_t key : ks.fill) {
+        if (k.contains(key))
+          present.push_back(key);
+      }
+      if (present.empty())
+        throw std::runtime_error("no fill key present after the fill");
+      t->present = present.size();
+      std::vector<KernelLru::State> st(static_cast<std::size_t>(cpus));
+      if constexpr (C == Case::evicting_update) {
+        for (std::uint32_t th = 0; th < kMaxThreads; ++th)
+          k.set_keys(th * static_cast<std::uint32_t>(ring), ks.ring[th]);
+        for (std::size_t c = 0; c < st.size(); ++c) {
+          st[c].base = (c % kMaxThreads) * ring;
+          st[c].mask = ring - 1;
+        }
+      } else {
+        // The hit stream of the xmaps peers: same seed, same draws over the present keys.
+        std::mt19937_64 rng(0x5eed0000ULL + size);
+        std::uniform_int_distribution<std::size_t> pick(0, present.size() - 1);
+        std::vector<std::uint32_t> hit(slots);
+        for (std::uint32_t& key : hit)
+          key = present[pick(rng)];
+        k.set_keys(0, hit);
+        for (std::size_t c = 0; c < st.size(); ++c) {
+          st[c].cursor = slots / kMaxThreads * (c % kMaxThreads);
+          st[c].mask = slots - 1;
+        }
+      }
+      k.set_states(st);
+      s.present = t->present;
+      s.table = std::move(t);
+    } catch (const std::exception& e) {
+      s.error = std::string(kernel_name<kFlags>()) + ": " + e.what();
+    }
+  }
+  error = s.error;
+  return static_cast<KernelTable*>(s.table.get());
+}
+
+template <std::uint32_t kFlags, Case C>
+void bm_kernel_lru(benchmark::State& state, std::uint32_t size) {
+  const int cpu = state.thread_index() % xmaps::testing::kernel_possible_cpus();
+  const PinToCpu pin(cpu);
+  const LruStreams& ks = streams(size);
+  std::string error;
+  KernelTable* const t = kernel_table<kFlags, C>(size, ks, error);
+  if (t == nullptr || !pin.pinned() || pin.cpu() != cpu) {
+    state.SkipWithError(t == nullptr ? error.c_str() : "could not pin to the thread's CPU");
+    for (auto _ : state) {  // every thread must pass the start/stop barriers
+    }
+    return;
+  }
+  const KernelLru& k = *t->kernel;
+  const auto slot = static_cast<std::size_t>(cpu);
+  const std::uint64_t ok_before = k.states()[slot].ok;
+  std::string failure;
+  for (auto _ : state) {
+    try {
+      k.run(kKernelRepeat);
+    } catch (const std::exception& e) {
+      failure = e.what();
+      state.SkipWithError(failure.c_str());
+      break;
+    }
+  }
+  const auto ops = static_cast<std::uint64_t>(state.iterations()) * kKernelRepeat *
+                   static_cast<std::uint64_t>(KernelLru::kOpsPerRun);
+  state.SetItemsProcessed(static_cast<std::int64_t>(ops));
+  const std::uint64_t ok = k.states()[slot].ok - ok_before;
+  if (C == Case::lookup_hit) {
+    state.counters["hit_rate"] =
+        benchmark::Counter(ops == 0 ? 0.0 : static_cast<double>(ok) / static_cast<double>(ops),
+                           benchmark::Counter::kAvgThreads);
+  }
+  state.SetLabel("the kernel's LRU_HASH from a BPF program (BPF_PROG_TEST_RUN), flags=" +
+                 std::string((kFlags & BPF_F_NO_COMMON_LRU) != 0 ? "BPF_F_NO_COMMON_LRU" : "0") +
+                 " key=u32 value=16B size=" + std::to_string(size) +
+                 " fill=" + std::to_string(t->present) + "/" + std::to_string(size));
+  if (failure.empty() && ok != ops) {
+    state.SkipWithError(("verification failed: " + std::to_string(ops - ok) + " of " +
+                         std::to_string(ops) + " operations did not do what the case requires")
+                            .c_str());
+  }
+}
+
+template <std::uint32_t kFlags, Case C>
+void add_kernel(std::uint32_t size) {
+  const std::string name = "BM_" + std::string(case_name(C)) + "/" +
+                           std::string(kernel_name<kFlags>()) + "/u32/" + size_name(size);
+  benchmark::RegisterBenchmark(name.c_str(), bm_kernel_lru<kFlags, C>, size)
+      ->UseRealTime()
+      ->Threads(1)
+      ->Threads(2);
+}
+
+template <std::uint32_t kFlags>
+void add_kernel_peer(std::uint32_t size) {
+  add_kernel<kFlags, Case::evicting_update>(size);
+  add_kernel<kFlags, Case::lookup_hit>(size);
+}
+
 // --- Registration: size -> peer -> case -> threads, so each table is built once. ---
 
 template <class Peer, Case C>
@@ -531,7 +684,15 @@ void add_peer(std::uint32_t size) {
 void register_all() {
   using K = std::uint32_t;
   constexpr std::array<std::uint32_t, 3> kSizes = {1U << 10, 1U << 16, 1U << 20};
+  std::string why;
+  const bool kernel = KernelLru::available(&why);
+  if (!kernel)
+    std::cerr << "lru_bench: the kernel peers are skipped: " << why << '\n';
   for (const std::uint32_t size : kSizes) {
+    if (kernel) {
+      add_kernel_peer<0>(size);
+      add_kernel_peer<BPF_F_NO_COMMON_LRU>(size);
+    }
     add_peer<XmapsLruPeer<K, 0>>(size);
     add_peer<XmapsLruPeer<K, xmaps::map_flag::kNoCommonLru>>(size);
     add_peer<MutexLruPeer<K, false>>(size);

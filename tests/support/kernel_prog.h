@@ -46,7 +46,12 @@ namespace bpf_asm {
 inline constexpr std::uint8_t r0 = 0;
 inline constexpr std::uint8_t r1 = 1;
 inline constexpr std::uint8_t r2 = 2;
+inline constexpr std::uint8_t r3 = 3;
+inline constexpr std::uint8_t r4 = 4;
 inline constexpr std::uint8_t r6 = 6;
+inline constexpr std::uint8_t r7 = 7;
+inline constexpr std::uint8_t r8 = 8;
+inline constexpr std::uint8_t r9 = 9;
 inline constexpr std::uint8_t r10 = 10;  // frame pointer (read-only)
 
 inline bpf_insn make(std::uint8_t code, std::uint8_t dst, std::uint8_t src, std::int16_t off,
@@ -73,6 +78,14 @@ inline bpf_insn mov64_imm(std::uint8_t dst, std::int32_t imm) {
 inline bpf_insn add64_imm(std::uint8_t dst, std::int32_t imm) {
   return make(BPF_ALU64 | BPF_ADD | BPF_K, dst, 0, 0, imm);
 }
+// dst += src (64-bit)
+inline bpf_insn add64_reg(std::uint8_t dst, std::uint8_t src) {
+  return make(BPF_ALU64 | BPF_ADD | BPF_X, dst, src, 0, 0);
+}
+// dst &= src (64-bit)
+inline bpf_insn and64_reg(std::uint8_t dst, std::uint8_t src) {
+  return make(BPF_ALU64 | BPF_AND | BPF_X, dst, src, 0, 0);
+}
 // dst = (u32)dst & (u32)imm, upper half zeroed
 inline bpf_insn and32_imm(std::uint8_t dst, std::uint32_t imm) {
   return make(BPF_ALU | BPF_AND | BPF_K, dst, 0, 0, static_cast<std::int32_t>(imm));
@@ -88,6 +101,14 @@ inline bpf_insn ldx(std::uint8_t size, std::uint8_t dst, std::uint8_t src, std::
 // *(size*)(dst + off) = src
 inline bpf_insn stx(std::uint8_t size, std::uint8_t dst, std::int16_t off, std::uint8_t src) {
   return make(static_cast<std::uint8_t>(BPF_STX | size | BPF_MEM), dst, src, off, 0);
+}
+// *(size*)(dst + off) = imm
+inline bpf_insn st_imm(std::uint8_t size, std::uint8_t dst, std::int16_t off, std::int32_t imm) {
+  return make(static_cast<std::uint8_t>(BPF_ST | size | BPF_MEM), dst, 0, off, imm);
+}
+// if dst == imm goto pc + 1 + off
+inline bpf_insn jeq_imm(std::uint8_t dst, std::int32_t imm, std::int16_t off) {
+  return make(BPF_JMP | BPF_JEQ | BPF_K, dst, 0, off, imm);
 }
 // if dst != imm goto pc + 1 + off
 inline bpf_insn jne_imm(std::uint8_t dst, std::int32_t imm, std::int16_t off) {
