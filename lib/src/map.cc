@@ -17,6 +17,7 @@
 #include "xmaps/array_map.h"
 #include "xmaps/cpu.h"
 #include "xmaps/detail/hash_table.h"
+#include "xmaps/detail/ring_table.h"
 #include "xmaps/errc.h"
 #include "xmaps/hash_map.h"
 
@@ -106,6 +107,22 @@ Errc validate_array(const MapSpec& s) {
   if (s.value_size > 0x7fffffffU)
     return Errc::too_big;
   if (percpu && round_up(s.value_size, 8) > kPcpuMaxValue)
+    return Errc::too_big;
+  return Errc::ok;
+}
+
+// KMALLOC_MAX_SIZE on x86-64: queue_stack_map_alloc_check's value limit.
+constexpr std::uint64_t kKmallocMax = 4ULL << 20;
+
+// queue_stack_map_alloc_check.
+Errc validate_queue_stack(const MapSpec& s) {
+  using namespace map_flag;
+  constexpr std::uint32_t kMask = kNumaNode | kAccessMask;
+  if (s.max_entries == 0 || s.key_size != 0 || s.value_size == 0 || (s.flags & ~kMask) != 0 ||
+      !access_ok(s.flags)) {
+    return Errc::invalid;
+  }
+  if (s.value_size > kKmallocMax)
     return Errc::too_big;
   return Errc::ok;
 }
@@ -447,7 +464,103 @@ class ArrayMapRaw final : public MapBase {
   detail::ArrayTable table_;
 };
 
+// QUEUE / STACK: no keys (every key pointer must be null), the syscall layer's checks in its
+// order (map_lookup_elem, map_update_elem, map_lookup_and_delete_elem, ...), and no batch ops.
+class QueueStackRaw final : public MapBase {
+ public:
+  explicit QueueStackRaw(const MapSpec& spec)
+      : MapBase(spec),
+        table_(spec.value_size, spec.max_entries,
+               spec.type == MapType::queue ? detail::RingOrder::fifo : detail::RingOrder::lifo) {}
+
+  std::size_t value_buffer_size() const noexcept override { return spec_.value_size; }
+  std::size_t batch_token_size() const noexcept override { return 0; }
+
+  // peek. The key must be null (key_size 0: __bpf_copy_key refuses a pointer).
+  Errc lookup(const void* key, void* value, std::uint64_t flags) override {
+    if ((flags & ~kElemFlagLock) != 0)
+      return Errc::invalid;
+    if (!can_read())
+      return Errc::permission;
+    if (flags != 0 || key != nullptr)
+      return Errc::invalid;
+    const Errc err = table_.peek(value, /*zero_on_empty=*/false);
+    return err == Errc::ok && value == nullptr ? Errc::fault : err;
+  }
+  // push.
+  Errc update(const void* key, const void* value, std::uint64_t flags) override {
+    if (!can_write())
+      return Errc::permission;
+    if ((flags & kElemFlagLock) != 0 || key != nullptr)
+      return Errc::invalid;
+    if (value == nullptr)
+      return Errc::fault;
+    return table_.push(value, flags);
+  }
+  Errc erase(const void* /*key*/) override {
+    return can_write() ? Errc::invalid : Errc::permission;
+  }
+  // pop. A null value still pops: only the copy-out fails.
+  Errc lookup_and_erase(const void* key, void* value, std::uint64_t flags) override {
+    if ((flags & ~kElemFlagLock) != 0)
+      return Errc::invalid;
+    if (!can_read() || !can_write())
+      return Errc::permission;
+    if (flags != 0 || key != nullptr)
+      return Errc::invalid;
+    const Errc err = table_.pop(value, /*zero_on_empty=*/false);
+    return err == Errc::ok && value == nullptr ? Errc::fault : err;
+  }
+  Errc get_next_key(const void* /*key*/, void* /*next_key*/) override {
+    return can_read() ? Errc::invalid : Errc::permission;
+  }
+  // bpf_map_do_batch: the permission checks, then no batch op for this type.
+  Errc lookup_batch(BatchArgs& /*a*/) override {
+    return can_read() ? Errc::not_supported : Errc::permission;
+  }
+  Errc lookup_and_erase_batch(BatchArgs& /*a*/) override {
+    return can_read() && can_write() ? Errc::not_supported : Errc::permission;
+  }
+  Errc update_batch(BatchArgs& /*a*/) override {
+    return can_write() ? Errc::not_supported : Errc::permission;
+  }
+  Errc erase_batch(BatchArgs& /*a*/) override {
+    return can_write() ? Errc::not_supported : Errc::permission;
+  }
+
+  // Program side: lookup/update/delete are not queue operations (the verifier refuses
+  // bpf_map_lookup_elem; the map's update and delete ops return -EINVAL).
+  void* lookup_elem(const void* /*key*/) noexcept override { return nullptr; }
+  Errc update_elem(const void* /*key*/, const void* /*value*/,
+                   std::uint64_t /*flags*/) noexcept override {
+    return Errc::invalid;
+  }
+  Errc delete_elem(const void* /*key*/) noexcept override { return Errc::invalid; }
+  void* lookup_percpu_elem(const void* /*key*/, std::uint32_t /*cpu*/) noexcept override {
+    return nullptr;
+  }
+  Errc push_elem(const void* value, std::uint64_t flags) noexcept override {
+    return table_.push(value, flags);
+  }
+  Errc pop_elem(void* value) noexcept override { return table_.pop(value); }
+  Errc peek_elem(void* value) noexcept override { return table_.peek(value); }
+
+ private:
+  detail::RingTable table_;
+};
+
 }  // namespace
+
+// The helpers only QUEUE and STACK have.
+Errc Map::push_elem(const void* /*value*/, std::uint64_t /*flags*/) noexcept {
+  return Errc::invalid;
+}
+Errc Map::pop_elem(void* /*value*/) noexcept {
+  return Errc::invalid;
+}
+Errc Map::peek_elem(void* /*value*/) noexcept {
+  return Errc::invalid;
+}
 
 Errc validate(const MapSpec& spec) noexcept {
   if ((spec.flags & map_flag::kRdonly) != 0 && (spec.flags & map_flag::kWronly) != 0) {
@@ -462,7 +575,9 @@ Errc validate(const MapSpec& spec) noexcept {
     return validate_hash(spec);
   if (is_array_type(spec.type))
     return validate_array(spec);
-  return Errc::invalid;  // map types not built yet (queue, stack, cpumap come later)
+  if (spec.type == MapType::queue || spec.type == MapType::stack)
+    return validate_queue_stack(spec);
+  return Errc::invalid;  // map types not built yet (cpumap comes later)
 }
 
 std::unique_ptr<Map> create_map(const MapSpec& spec, Errc* error) {
@@ -485,6 +600,8 @@ std::unique_ptr<Map> create_map(const MapSpec& spec, Errc* error) {
         map = std::make_unique<ArrayMapRaw>(
             spec, detail::ArrayConfig{spec.value_size, spec.max_entries,
                                       spec.type == MapType::percpu_array});
+      } else if (spec.type == MapType::queue || spec.type == MapType::stack) {
+        map = std::make_unique<QueueStackRaw>(spec);
       } else {
         err = Errc::invalid;
       }

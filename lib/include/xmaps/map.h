@@ -6,7 +6,9 @@
 // this interface is what the libbpf-style layer and the kernel differential tests use.
 //
 // Buffer layouts, as the kernel's:
-//   key:   key_size bytes.
+//   key:   key_size bytes (QUEUE and STACK have none: key_size 0, and every key pointer must be
+//          null; their lookup = peek, lookup_and_erase = pop, update = push; erase and
+//          get_next_key are Errc::invalid, the batch calls Errc::not_supported).
 //   value: value_size bytes; for per-CPU maps possible_cpus() slots of round_up(value_size, 8)
 //          bytes each (value_buffer_size()), padding included: it is stored and returned as
 //          written.
@@ -90,6 +92,12 @@ class Map {
   [[nodiscard]] virtual Errc delete_elem(const void* key) noexcept = 0;
   // bpf_map_lookup_percpu_elem: the slot of `cpu`, nullptr for a bad cpu or a non-per-CPU map.
   [[nodiscard]] virtual void* lookup_percpu_elem(const void* key, std::uint32_t cpu) noexcept = 0;
+  // bpf_map_push_elem / bpf_map_pop_elem / bpf_map_peek_elem (QUEUE and STACK; every other
+  // type: Errc::invalid, where the kernel's verifier rejects the call). Pop and peek on an empty
+  // map zero `value` (value_size bytes) and return Errc::not_found, as the helpers do.
+  [[nodiscard]] virtual Errc push_elem(const void* value, std::uint64_t flags) noexcept;
+  [[nodiscard]] virtual Errc pop_elem(void* value) noexcept;
+  [[nodiscard]] virtual Errc peek_elem(void* value) noexcept;
 
  protected:
   explicit Map(const MapSpec& spec) : spec_(spec) {}
