@@ -1371,4 +1371,106 @@ TEST(MapDatapath, HashValueIsTheSameOnEveryCpu) {
   }
 }
 
+// ---- QUEUE / STACK (queue_stack_maps.c; the kernel itself: kernel_queue_stack_diff_test.cc) ----
+
+MapSpec ring_spec(MapType t, std::uint32_t value_size = 4, std::uint32_t max = 3) {
+  MapSpec s;
+  s.type = t;
+  s.key_size = 0;
+  s.value_size = value_size;
+  s.max_entries = max;
+  return s;
+}
+
+TEST(MapQueueStack, CreateChecksAreTheKernels) {
+  for (const MapType t : {MapType::queue, MapType::stack}) {
+    EXPECT_EQ(xmaps::validate(ring_spec(t)), Errc::ok);
+    MapSpec s = ring_spec(t);
+    s.key_size = 4;  // test_queuemap: key_size 4 -> EINVAL
+    EXPECT_EQ(xmaps::validate(s), Errc::invalid);
+    s = ring_spec(t);
+    s.flags = mf::kNoPrealloc;  // test_queuemap: NO_PREALLOC -> EINVAL
+    EXPECT_EQ(xmaps::validate(s), Errc::invalid);
+    s.flags = mf::kZeroSeed;
+    EXPECT_EQ(xmaps::validate(s), Errc::invalid);
+    EXPECT_EQ(xmaps::validate(ring_spec(t, 0)), Errc::invalid);
+    EXPECT_EQ(xmaps::validate(ring_spec(t, 4, 0)), Errc::invalid);
+    EXPECT_EQ(xmaps::validate(ring_spec(t, (4U << 20) + 1)), Errc::too_big);
+    s = ring_spec(t);
+    s.flags = mf::kRdonly | mf::kRdonlyProg;
+    EXPECT_EQ(xmaps::validate(s), Errc::ok);
+  }
+}
+
+TEST(MapQueueStack, CommandsMapToPushPopPeekWithNullKeys) {
+  Errc err = Errc::ok;
+  const auto q = xmaps::create_map(ring_spec(MapType::queue), &err);
+  ASSERT_NE(q, nullptr) << static_cast<int>(err);
+  const std::uint32_t a = 11;
+  const std::uint32_t b = 22;
+  std::uint32_t key = 0;
+  EXPECT_EQ(q->update(&key, &a, 0), Errc::invalid) << "a key pointer on a keyless map";
+  EXPECT_EQ(q->update(nullptr, nullptr, 0), Errc::fault);
+  ASSERT_EQ(q->update(nullptr, &a, 0), Errc::ok);
+  ASSERT_EQ(q->update(nullptr, &b, 0), Errc::ok);
+  std::uint32_t v = 0;
+  EXPECT_EQ(q->lookup(nullptr, &v, 0), Errc::ok);
+  EXPECT_EQ(v, a);
+  EXPECT_EQ(q->lookup(nullptr, nullptr, 0), Errc::fault);
+  EXPECT_EQ(q->lookup(nullptr, &v, 1), Errc::invalid);
+  EXPECT_EQ(q->lookup_and_erase(nullptr, &v, 0), Errc::ok);
+  EXPECT_EQ(v, a);
+  EXPECT_EQ(q->lookup_and_erase(nullptr, nullptr, 0), Errc::fault) << "pops b, copy-out fails";
+  v = 0x5a5a5a5a;
+  EXPECT_EQ(q->lookup_and_erase(nullptr, &v, 0), Errc::not_found);
+  EXPECT_EQ(v, 0x5a5a5a5aU) << "bpf(2) copies nothing out on an error";
+  EXPECT_EQ(q->erase(nullptr), Errc::invalid);
+  EXPECT_EQ(q->get_next_key(nullptr, &v), Errc::invalid);
+  BatchArgs ba;
+  EXPECT_EQ(q->lookup_batch(ba), Errc::not_supported);
+  EXPECT_EQ(q->update_batch(ba), Errc::not_supported);
+  // The program side: push/pop/peek helpers; lookup/update/delete are not queue operations.
+  EXPECT_EQ(q->push_elem(&a, 0), Errc::ok);
+  EXPECT_EQ(q->peek_elem(&v), Errc::ok);
+  EXPECT_EQ(v, a);
+  EXPECT_EQ(q->pop_elem(&v), Errc::ok);
+  v = 0x5a5a5a5a;
+  EXPECT_EQ(q->pop_elem(&v), Errc::not_found);
+  EXPECT_EQ(v, 0U) << "the helpers zero the value on an error";
+  EXPECT_EQ(q->lookup_elem(nullptr), nullptr);
+  EXPECT_EQ(q->update_elem(nullptr, &a, 0), Errc::invalid);
+  EXPECT_EQ(q->delete_elem(nullptr), Errc::invalid);
+}
+
+TEST(MapQueueStack, OtherMapTypesHaveNoPushPopPeek) {
+  MapSpec s;
+  s.type = MapType::hash;
+  s.key_size = 4;
+  s.value_size = 4;
+  s.max_entries = 2;
+  const auto h = xmaps::create_map(s);
+  ASSERT_NE(h, nullptr);
+  std::uint32_t v = 1;
+  EXPECT_EQ(h->push_elem(&v, 0), Errc::invalid);
+  EXPECT_EQ(h->pop_elem(&v), Errc::invalid);
+  EXPECT_EQ(h->peek_elem(&v), Errc::invalid);
+}
+
+TEST(MapQueueStack, StackPopsNewestFirstThroughTheMapInterface) {
+  const auto st = xmaps::create_map(ring_spec(MapType::stack, 4, 2));
+  ASSERT_NE(st, nullptr);
+  for (const std::uint32_t x : {1U, 2U}) {
+    ASSERT_EQ(st->update(nullptr, &x, 0), Errc::ok);
+  }
+  const std::uint32_t three = 3;
+  EXPECT_EQ(st->update(nullptr, &three, 0), Errc::too_big);
+  EXPECT_EQ(st->update(nullptr, &three, 2), Errc::ok);  // drops 1
+  std::uint32_t v = 0;
+  ASSERT_EQ(st->lookup_and_erase(nullptr, &v, 0), Errc::ok);
+  EXPECT_EQ(v, 3U);
+  ASSERT_EQ(st->lookup_and_erase(nullptr, &v, 0), Errc::ok);
+  EXPECT_EQ(v, 2U);
+  EXPECT_EQ(st->lookup_and_erase(nullptr, &v, 0), Errc::not_found);
+}
+
 }  // namespace
