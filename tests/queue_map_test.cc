@@ -4,6 +4,8 @@
 // as test_maps.c's test_queuemap / test_stackmap check them, as typed tests over both types,
 // and the queue-only FIFO rules. Stack-only rules are in stack_map_test.cc; the byte-level map
 // in map_test.cc; the kernel itself in kernel_queue_stack_diff_test.cc.
+#include "xmaps/queue_map.h"
+
 #include <algorithm>
 #include <array>
 #include <cstdint>
@@ -13,7 +15,6 @@
 #include <gtest/gtest.h>
 
 #include "xmaps/errc.h"
-#include "xmaps/queue_map.h"
 #include "xmaps/stack_map.h"
 
 namespace {

@@ -2,12 +2,13 @@
 //
 // Stack<T> (xmaps/stack_map.h): the rules only a stack has. The rules both ring maps share are
 // the typed tests of queue_map_test.cc.
+#include "xmaps/stack_map.h"
+
 #include <cstdint>
 
 #include <gtest/gtest.h>
 
 #include "xmaps/errc.h"
-#include "xmaps/stack_map.h"
 
 namespace {
 

@@ -17,6 +17,7 @@
 #include "xmaps/array_map.h"
 #include "xmaps/cpu.h"
 #include "xmaps/detail/hash_table.h"
+#include "xmaps/detail/mpmc_ring.h"
 #include "xmaps/detail/ring_table.h"
 #include "xmaps/errc.h"
 #include "xmaps/hash_map.h"
@@ -466,12 +467,12 @@ class ArrayMapRaw final : public MapBase {
 
 // QUEUE / STACK: no keys (every key pointer must be null), the syscall layer's checks in its
 // order (map_lookup_elem, map_update_elem, map_lookup_and_delete_elem, ...), and no batch ops.
+// Engine: detail::MpmcRing (QUEUE) or detail::RingTable (STACK).
+template <class Engine>
 class QueueStackRaw final : public MapBase {
  public:
-  explicit QueueStackRaw(const MapSpec& spec)
-      : MapBase(spec),
-        table_(spec.value_size, spec.max_entries,
-               spec.type == MapType::queue ? detail::RingOrder::fifo : detail::RingOrder::lifo) {}
+  template <class... Args>
+  QueueStackRaw(const MapSpec& spec, Args... engine_args) : MapBase(spec), table_(engine_args...) {}
 
   std::size_t value_buffer_size() const noexcept override { return spec_.value_size; }
   std::size_t batch_token_size() const noexcept override { return 0; }
@@ -546,7 +547,7 @@ class QueueStackRaw final : public MapBase {
   Errc peek_elem(void* value) noexcept override { return table_.peek(value); }
 
  private:
-  detail::RingTable table_;
+  Engine table_;
 };
 
 }  // namespace
@@ -600,8 +601,12 @@ std::unique_ptr<Map> create_map(const MapSpec& spec, Errc* error) {
         map = std::make_unique<ArrayMapRaw>(
             spec, detail::ArrayConfig{spec.value_size, spec.max_entries,
                                       spec.type == MapType::percpu_array});
-      } else if (spec.type == MapType::queue || spec.type == MapType::stack) {
-        map = std::make_unique<QueueStackRaw>(spec);
+      } else if (spec.type == MapType::queue) {
+        map = std::make_unique<QueueStackRaw<detail::MpmcRing>>(spec, spec.value_size,
+                                                                spec.max_entries);
+      } else if (spec.type == MapType::stack) {
+        map = std::make_unique<QueueStackRaw<detail::RingTable>>(
+            spec, spec.value_size, spec.max_entries, detail::RingOrder::lifo);
       } else {
         err = Errc::invalid;
       }
