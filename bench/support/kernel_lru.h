@@ -33,8 +33,7 @@
 #include <utility>
 #include <vector>
 
-#include "support/kernel_map.h"
-#include "support/kernel_prog.h"
+#include "support/kernel_bench_prog.h"
 
 namespace xmaps_bench {
 
@@ -132,43 +131,16 @@ class KernelLru {
     check(xmaps::testing::sys_bpf(BPF_MAP_UPDATE_ELEM, &attr), "write the state PERCPU_ARRAY");
   }
 
-  // Runs the program `repeat` times on the calling CPU (repeat x kOpsPerRun operations). Returns
-  // the kernel's mean ns per run (bpf_attr.test.duration). Throws on failure.
-  std::uint32_t run(std::uint32_t repeat) const {
-    unsigned char packet[64] = {};  // a zeroed Ethernet frame; the program ignores it
-    union bpf_attr attr;
-    std::memset(&attr, 0, sizeof(attr));
-    attr.test.prog_fd = static_cast<std::uint32_t>(prog_);
-    attr.test.data_in = xmaps::testing::to_user(packet);
-    attr.test.data_size_in = sizeof(packet);
-    attr.test.repeat = repeat;
-    check(xmaps::testing::sys_bpf(BPF_PROG_TEST_RUN, &attr), "BPF_PROG_TEST_RUN");
-    return attr.test.duration;
-  }
+  // Runs the program `repeat` times on the calling CPU (repeat x kOpsPerRun operations).
+  void run(std::uint32_t repeat) const { kernel::test_run(prog_, repeat); }
 
   [[nodiscard]] int cpus() const noexcept { return cpus_; }
 
  private:
-  static void check(int rc, const std::string& what) {
-    if (rc != 0) {
-      throw std::runtime_error("kernel: " + what + " failed: " + xmaps::testing::errno_name(rc) +
-                               " (" + std::strerror(rc) + ")");
-    }
-  }
-
+  static void check(int rc, const std::string& what) { kernel::check(rc, what); }
   static int make_map(std::uint32_t type, std::uint32_t key_size, std::uint32_t value_size,
                       std::uint32_t max_entries, std::uint32_t flags, const char* what) {
-    union bpf_attr attr;
-    std::memset(&attr, 0, sizeof(attr));
-    attr.map_type = type;
-    attr.key_size = key_size;
-    attr.value_size = value_size;
-    attr.max_entries = max_entries;
-    attr.map_flags = flags;
-    int fd = -1;
-    check(xmaps::testing::sys_bpf(BPF_MAP_CREATE, &attr, &fd),
-          std::string("BPF_MAP_CREATE (") + what + ", " + std::to_string(max_entries) + ")");
-    return fd;
+    return kernel::make_map(type, key_size, value_size, max_entries, flags, what);
   }
 
   static void update_batch(int fd, const void* keys, const void* values, std::uint32_t n,
@@ -249,39 +221,7 @@ class KernelLru {
     return p;
   }
 
-  void load(Op op) {
-    const std::vector<bpf_insn> insns = assemble(op);
-    static constexpr char kLicense[] = "GPL";
-    std::vector<char> log(std::size_t{1} << 20);
-    for (const std::uint32_t level : {0U, 1U}) {  // quietly first; with the log on failure
-      union bpf_attr attr;
-      std::memset(&attr, 0, sizeof(attr));
-      attr.prog_type = BPF_PROG_TYPE_SCHED_CLS;
-      attr.insn_cnt = static_cast<std::uint32_t>(insns.size());
-      attr.insns = xmaps::testing::to_user(insns.data());
-      attr.license = xmaps::testing::to_user(kLicense);
-      if (level != 0) {
-        attr.log_level = level;
-        attr.log_buf = xmaps::testing::to_user(log.data());
-        attr.log_size = static_cast<std::uint32_t>(log.size());
-      }
-      std::memcpy(attr.prog_name, "xmaps_lru_bench", sizeof("xmaps_lru_bench"));
-      int fd = -1;
-      const int rc = xmaps::testing::sys_bpf(BPF_PROG_LOAD, &attr, &fd);
-      if (rc == 0 && level == 0) {
-        prog_ = fd;
-        return;
-      }
-      if (rc == 0)
-        ::close(fd);
-      if (level != 0) {
-        throw std::runtime_error(
-            "kernel: BPF_PROG_LOAD (" + std::to_string(insns.size()) + " insns) failed: " +
-            (rc == 0 ? std::string("only with a verifier log") : xmaps::testing::errno_name(rc)) +
-            "\n" + std::string(log.data(), ::strnlen(log.data(), log.size())));
-      }
-    }
-  }
+  void load(Op op) { prog_ = kernel::load_sched_cls(assemble(op), "xmaps_lru_bench"); }
 
   int cpus_;
   int lru_ = -1;

@@ -14,8 +14,8 @@
 //   while (auto ev = recent.pop()) handle(*ev);          // newest first
 //
 // Concurrency: any number of threads may push and pop at once. Every operation takes the
-// stack's FIFO-fair ticket lock for a few dozen instructions and one copy of the value, so every
-// history is equivalent to the sequential one in lock order (linearizable). Dropping the bottom
+// stack's spinlock for a few dozen instructions and one copy of the value, so every history is
+// equivalent to the sequential one in lock order (linearizable). Dropping the bottom
 // moves both ends of the ring in one step; that is why the stack is not lock-free
 // (detail/ring_table.h says more). No allocation after construction.
 //

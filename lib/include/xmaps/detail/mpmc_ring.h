@@ -28,8 +28,10 @@
 //                 E <= d while D is still d, the ring was empty: ENOENT. (If E > d, the producer
 //                 of ticket d is still writing: wait for it.)
 //   peek          reads slot D's value while it stays ticket D's (seqlock-style re-check).
-//   bulk          a range of tickets per CAS: push_bulk / pop_bulk behave as n single pushes /
-//                 pops in order, stopping at the first that finds the ring full / empty.
+//   bulk          a range of tickets per CAS, sized by the other side's counter (room E - D <
+//                 cap, or values E - D), each slot then waited for; push_bulk / pop_bulk behave
+//                 as n single pushes / pops in order, stopping at the first that finds the ring
+//                 full / empty (decided by a single claim, as above).
 //
 // Progress: claims are lock-free; a thread that claimed a ticket then waits only for the
 // threads that hold lower tickets of the same slot (the writer it must follow, the reader it
@@ -62,18 +64,17 @@ class MpmcRing {
  public:
   // Throws std::invalid_argument (zero sizes), std::bad_alloc.
   MpmcRing(std::uint32_t value_size, std::uint32_t max_entries)
-      : cap_(max_entries),
-        mask_(std::has_single_bit(max_entries) ? max_entries - 1 : 0),
-        pow2_(std::has_single_bit(max_entries)),
-        value_size_(value_size),
-        words_((static_cast<std::size_t>(value_size) + 7) / 8),
-        stride_(8 * (1 + words_)) {
+      : geo_{nullptr, 8 * (1 + (static_cast<std::size_t>(value_size) + 7) / 8),
+             std::has_single_bit(max_entries) ? std::uint64_t{max_entries} - 1 : 0, max_entries,
+             std::has_single_bit(max_entries)},
+        value_size_(value_size) {
     if (value_size == 0 || max_entries == 0)
       throw std::invalid_argument("xmaps: queue value_size and max_entries must be > 0");
-    slots_ = Region(static_cast<std::size_t>(cap_) * stride_, /*commit=*/true);
-    for (std::uint64_t t = 0; t < cap_; ++t) {
+    slots_ = Region(static_cast<std::size_t>(max_entries) * geo_.stride, /*commit=*/true);
+    geo_.base = slots_.data();
+    for (std::uint64_t t = 0; t < max_entries; ++t) {
       // Relaxed: construction is single-threaded; publishing the ring orders it.
-      seq(t).store(free_for(t), std::memory_order_relaxed);
+      seq_of(geo_.slot<0>(t)).store(free_for(t), std::memory_order_relaxed);
     }
   }
   MpmcRing(const MpmcRing&) = delete;
@@ -82,14 +83,14 @@ class MpmcRing {
   MpmcRing& operator=(MpmcRing&&) = delete;
   ~MpmcRing() = default;
 
-  [[nodiscard]] std::uint32_t capacity() const noexcept { return cap_; }
+  [[nodiscard]] std::uint32_t capacity() const noexcept { return geo_.cap; }
   [[nodiscard]] std::uint32_t value_size() const noexcept { return value_size_; }
   // Elements now: exact when nothing runs concurrently, else a snapshot in [0, capacity].
   [[nodiscard]] std::uint32_t size() const noexcept {
-    // Acquire (both): a snapshot of the counters; D first, so E - D does not go negative.
-    const std::uint64_t d = deq_.value.load(std::memory_order_acquire);
-    const std::uint64_t e = enq_.value.load(std::memory_order_acquire);
-    return static_cast<std::uint32_t>(std::min<std::uint64_t>(e > d ? e - d : 0, cap_));
+    // Seq_cst (both): a snapshot; D first, so E - D does not go negative.
+    const std::uint64_t d = deq_.value.load(std::memory_order_seq_cst);
+    const std::uint64_t e = enq_.value.load(std::memory_order_seq_cst);
+    return static_cast<std::uint32_t>(std::min<std::uint64_t>(e > d ? e - d : 0, geo_.cap));
   }
   [[nodiscard]] std::uint64_t dropped() const noexcept {
     // Relaxed: a statistic.
@@ -104,10 +105,12 @@ class MpmcRing {
       push_exist<VS>(value);
       return Errc::ok;
     }
+    const Geometry g = geo_;
     std::uint64_t t = 0;
-    if (claim_push(1, t) == 0)
+    unsigned char* slot = nullptr;
+    if (claim_push<VS>(g, 1, t, slot) == 0)
       return Errc::too_big;
-    publish<VS>(t, value);
+    write_owned<VS>(slot, t, value);
     return Errc::ok;
   }
 
@@ -115,33 +118,37 @@ class MpmcRing {
   // null: the element is still taken (pop) or found (peek).
   template <std::size_t VS = 0>
   [[nodiscard]] Errc pop(void* out, bool zero_on_empty = true) noexcept {
+    const Geometry g = geo_;
     std::uint64_t d = 0;
-    if (claim_pop(1, d) == 0) {
+    unsigned char* slot = nullptr;
+    if (claim_pop<VS>(g, 1, d, slot) == 0) {
       if (out != nullptr && zero_on_empty)
         std::memset(out, 0, bytes<VS>());
       return Errc::not_found;
     }
-    consume<VS>(d, out);
+    read_owned<VS>(g, slot, d, out);
     return Errc::ok;
   }
 
   template <std::size_t VS = 0>
   [[nodiscard]] Errc peek(void* out, bool zero_on_empty = true) const noexcept {
+    const Geometry g = geo_;
     Backoff backoff;
     for (;;) {
       // Seq_cst: D in the total order of claims (the empty check below re-reads it).
       const std::uint64_t d = deq_.value.load(std::memory_order_seq_cst);
-      // Acquire: pairs with publish()'s release of written(d): the value words are visible.
-      const std::uint64_t s = seq(d).load(std::memory_order_acquire);
+      unsigned char* const slot = g.slot<VS>(d);
+      // Acquire: pairs with the release of written(d): the value words are visible.
+      const std::uint64_t s = seq_of(slot).load(std::memory_order_acquire);
       if (s == written(d)) {
         if (out != nullptr)
-          load_bytes<VS>(out, data(d), bytes<VS>());
+          load_bytes<VS>(out, data_of(slot), bytes<VS>());
         // Seq_cst (D): ordered after the word loads, in the claims' total order. Relaxed
         // (seq): ordered after them by the words' acquire loads (words.h). If D is still d,
         // nobody has taken ticket d, so no later lap has touched the slot: the copy is ticket
         // d's value.
         if (deq_.value.load(std::memory_order_seq_cst) == d &&
-            seq(d).load(std::memory_order_relaxed) == written(d)) {
+            seq_of(slot).load(std::memory_order_relaxed) == written(d)) {
           return Errc::ok;
         }
         continue;
@@ -172,19 +179,31 @@ class MpmcRing {
     if (e != Errc::ok)
       return 0;
     const auto* src = static_cast<const unsigned char*>(values);
+    const std::size_t vs = bytes<VS>();
     if (flags == static_cast<std::uint64_t>(UpdateFlag::exist)) {
       for (std::size_t i = 0; i < n; ++i)
-        push_exist<VS>(src + i * value_size_);
+        push_exist<VS>(src + i * vs);
       return n;
     }
+    const Geometry g = geo_;
     std::size_t done = 0;
     while (done < n) {
       std::uint64_t t = 0;
-      const std::size_t k = claim_push(n - done, t);
-      if (k == 0)
-        break;
-      for (std::size_t i = 0; i < k; ++i)
-        publish<VS>(t + i, src + (done + i) * value_size_);
+      const std::size_t k = claim_push_range(g, n - done, t);
+      if (k == 0) {
+        // No room by the counters: a single claim decides between "full" and a slot that is
+        // about to be released.
+        unsigned char* slot = nullptr;
+        if (claim_push<VS>(g, 1, t, slot) == 0)
+          break;
+        write_owned<VS>(slot, t, src + done * vs);
+        ++done;
+        continue;
+      }
+      for_each_slot<VS>(g, t, k, [&](unsigned char* slot, std::uint64_t ticket, std::size_t i) {
+        wait_for(slot, free_for(ticket));
+        write_owned<VS>(slot, ticket, src + (done + i) * vs);
+      });
       done += k;
     }
     if (done < n && err != nullptr)
@@ -196,33 +215,58 @@ class MpmcRing {
   template <std::size_t VS = 0>
   std::size_t pop_bulk(void* out, std::size_t n) noexcept {
     auto* dst = static_cast<unsigned char*>(out);
+    const std::size_t vs = bytes<VS>();
+    const Geometry g = geo_;
     std::size_t done = 0;
     while (done < n) {
       std::uint64_t d = 0;
-      const std::size_t k = claim_pop(n - done, d);
-      if (k == 0)
-        break;
-      for (std::size_t i = 0; i < k; ++i)
-        consume<VS>(d + i, dst + (done + i) * value_size_);
+      const std::size_t k = claim_pop_range(g, n - done, d);
+      if (k == 0) {
+        // Nothing by the counters: a single claim decides between "empty" and a value that is
+        // about to be written.
+        unsigned char* slot = nullptr;
+        if (claim_pop<VS>(g, 1, d, slot) == 0)
+          break;
+        read_owned<VS>(g, slot, d, dst + done * vs);
+        ++done;
+        continue;
+      }
+      for_each_slot<VS>(g, d, k, [&](unsigned char* slot, std::uint64_t ticket, std::size_t i) {
+        wait_for(slot, written(ticket));
+        read_owned<VS>(g, slot, ticket, dst + (done + i) * vs);
+      });
       done += k;
     }
     return done;
   }
 
  private:
+  // Where ticket t's slot is. Copied into a local by every operation: the atomics would
+  // otherwise make the compiler reload each member after each of them.
+  struct Geometry {
+    unsigned char* base;
+    std::size_t stride;  // bytes per slot: the seq word, then the value words
+    std::uint64_t mask;  // cap - 1 when cap is a power of two
+    std::uint32_t cap;
+    bool pow2;
+
+    template <std::size_t VS>
+    [[nodiscard]] unsigned char* slot(std::uint64_t t) const noexcept {
+      // A typed ring knows its stride at compile time (a shift, not a multiply).
+      const std::size_t st = VS != 0 ? 8 * (1 + (VS + 7) / 8) : stride;
+      const std::uint64_t i = pow2 ? (t & mask) : t % cap;
+      return base + static_cast<std::size_t>(i) * st;
+    }
+  };
+
   static constexpr std::uint64_t free_for(std::uint64_t t) noexcept { return 2 * t; }
   static constexpr std::uint64_t written(std::uint64_t t) noexcept { return 2 * t + 1; }
-  [[nodiscard]] std::uint64_t index(std::uint64_t t) const noexcept {
-    return pow2_ ? (t & mask_) : t % cap_;
+  static std::atomic_ref<std::uint64_t> seq_of(unsigned char* slot) noexcept {
+    return std::atomic_ref<std::uint64_t>(*reinterpret_cast<std::uint64_t*>(slot));
   }
-  [[nodiscard]] std::uint64_t* slot_words(std::uint64_t t) const noexcept {
-    return reinterpret_cast<std::uint64_t*>(slots_.data() +
-                                            static_cast<std::size_t>(index(t)) * stride_);
+  static std::uint64_t* data_of(unsigned char* slot) noexcept {
+    return reinterpret_cast<std::uint64_t*>(slot) + 1;
   }
-  [[nodiscard]] std::atomic_ref<std::uint64_t> seq(std::uint64_t t) const noexcept {
-    return std::atomic_ref<std::uint64_t>(*slot_words(t));
-  }
-  [[nodiscard]] std::uint64_t* data(std::uint64_t t) const noexcept { return slot_words(t) + 1; }
   template <std::size_t VS>
   [[nodiscard]] std::size_t bytes() const noexcept {
     if constexpr (VS != 0)
@@ -230,43 +274,39 @@ class MpmcRing {
     return value_size_;
   }
 
-  // Takes up to `want` consecutive push tickets, the first in `t`; 0 only when the ring was
-  // full at some moment during the call (the linearization point of E2BIG).
-  std::size_t claim_push(std::size_t want, std::uint64_t& t) noexcept {
+  // Takes one push ticket `t` whose slot (`slot`) is free (its previous lap has been taken out
+  // and released); 0 only when the ring was full at some moment during the call (the
+  // linearization point of E2BIG). `want` must be 1 (ranges: claim_push_range()).
+  template <std::size_t VS>
+  std::size_t claim_push(const Geometry& g, [[maybe_unused]] std::size_t want, std::uint64_t& t,
+                         unsigned char*& slot) noexcept {
     Backoff backoff;
     // Seq_cst (every E and D access of the claims): the full and empty verdicts reason about
     // "E was e when D was read", which needs the one total order of seq_cst operations; on
     // x86 seq_cst loads are plain moves and locked RMWs are seq_cst anyway.
     std::uint64_t e = enq_.value.load(std::memory_order_seq_cst);
     for (;;) {
-      // Acquire: pairs with the consumers' release of seq = t (the previous lap is out), so
+      // Acquire: pairs with the release of free_for(e) by whoever took ticket e - cap out, so
       // our writes to the slot come after their reads.
-      const std::uint64_t s = seq(e).load(std::memory_order_acquire);
+      unsigned char* const here = g.slot<VS>(e);
+      const std::uint64_t s = seq_of(here).load(std::memory_order_acquire);
       const auto dif = static_cast<std::int64_t>(s - free_for(e));
-      if (dif == 0) {
-        // Free for ticket e. For a range, count the free slots after it (the consumers free
-        // them in any order; stop at the first that is not).
-        std::size_t k = 1;
-        while (k < want && k < cap_ &&
-               // Acquire: as above, for each slot of the range.
-               seq(e + k).load(std::memory_order_acquire) == free_for(e + k)) {
-          ++k;
-        }
-        // Seq_cst: see the first load.
-        if (enq_.value.compare_exchange_weak(e, e + k, std::memory_order_seq_cst,
+      if (dif == 0) [[likely]] {
+        // Free for ticket e. Seq_cst: see the first load. A slot seen free stays free until
+        // its ticket's owner writes it, so no wait is needed after the claim.
+        if (enq_.value.compare_exchange_weak(e, e + 1, std::memory_order_seq_cst,
                                              std::memory_order_seq_cst)) {
           t = e;
-          return k;
+          slot = here;
+          return 1;
         }
         continue;  // e was reloaded by the failed CAS
       }
       if (dif < 0) {
         // The slot still holds ticket e - cap. Full if nobody has taken that ticket out (D <=
-        // e - cap) while E is still e.
-        // Seq_cst (this load and the next): "E was e when D was read" needs the single total
-        // order of seq_cst operations; on x86 these loads are plain moves.
+        // e - cap) while E is still e. Seq_cst (this load and the next): see the first load.
         const std::uint64_t d = deq_.value.load(std::memory_order_seq_cst);
-        if (d + cap_ <= e) {
+        if (d + g.cap <= e) {
           const std::uint64_t again = enq_.value.load(std::memory_order_seq_cst);
           if (again == e)
             return 0;
@@ -274,36 +314,33 @@ class MpmcRing {
           continue;
         }
         backoff.pause();  // ticket e - cap is being copied out (or dropped): wait for its slot
-        e = enq_.value.load(std::memory_order_seq_cst);  // Seq_cst: see the first load
-        continue;
       }
-      // Another producer took ticket e. Seq_cst: see the first load.
+      // Another producer took ticket e (or we waited). Seq_cst: see the first load.
       e = enq_.value.load(std::memory_order_seq_cst);
     }
   }
 
-  // Takes up to `want` consecutive pop tickets, the first in `d`; 0 only when the ring was
-  // empty at some moment during the call.
-  std::size_t claim_pop(std::size_t want, std::uint64_t& d) noexcept {
+  // Takes one pop ticket `d` whose value (in `slot`) is written; 0 only when the ring was empty
+  // at some moment during the call. `want` must be 1 (ranges: claim_pop_range()).
+  template <std::size_t VS>
+  std::size_t claim_pop(const Geometry& g, [[maybe_unused]] std::size_t want, std::uint64_t& d,
+                        unsigned char*& slot) noexcept {
     Backoff backoff;
     // Seq_cst: as in claim_push().
     std::uint64_t x = deq_.value.load(std::memory_order_seq_cst);
     for (;;) {
-      // Acquire: pairs with publish()'s release of written(x): the value is visible.
-      const std::uint64_t s = seq(x).load(std::memory_order_acquire);
+      // Acquire: pairs with the release of written(x): the value is visible.
+      unsigned char* const here = g.slot<VS>(x);
+      const std::uint64_t s = seq_of(here).load(std::memory_order_acquire);
       const auto dif = static_cast<std::int64_t>(s - written(x));
-      if (dif == 0) {
-        std::size_t k = 1;
-        while (k < want && k < cap_ &&
-               // Acquire: as above, for each slot of the range.
-               seq(x + k).load(std::memory_order_acquire) == written(x + k)) {
-          ++k;
-        }
-        // Seq_cst: see claim_push().
-        if (deq_.value.compare_exchange_weak(x, x + k, std::memory_order_seq_cst,
+      if (dif == 0) [[likely]] {
+        // Seq_cst: see claim_push(). A slot seen written stays so until its ticket's owner
+        // releases it.
+        if (deq_.value.compare_exchange_weak(x, x + 1, std::memory_order_seq_cst,
                                              std::memory_order_seq_cst)) {
           d = x;
-          return k;
+          slot = here;
+          return 1;
         }
         continue;
       }
@@ -318,51 +355,105 @@ class MpmcRing {
           x = again;
           continue;
         }
-        backoff.pause();                                 // ticket x is being written
-        x = deq_.value.load(std::memory_order_seq_cst);  // Seq_cst: see claim_push()
-        continue;
+        backoff.pause();  // ticket x is being written
       }
-      // Another consumer took ticket x. Seq_cst: see claim_push().
+      // Another consumer took ticket x (or we waited). Seq_cst: see claim_push().
       x = deq_.value.load(std::memory_order_seq_cst);
     }
   }
 
-  // Ticket t is ours: wait for its slot (a consumer or dropper of ticket t - cap may still be
-  // at it), write, publish.
-  template <std::size_t VS>
-  void publish(std::uint64_t t, const void* value) noexcept {
-    std::atomic_ref<std::uint64_t> s = seq(t);
+  // Takes up to `want` consecutive push tickets (the first in `t`) that the counters show room
+  // for: E - D < cap, D read after E. Their slots' previous laps have all been taken (D is past
+  // them) but may still be being copied out: the caller waits for each slot. 0: no room by the
+  // counters (the caller then decides with a single claim).
+  std::size_t claim_push_range(const Geometry& g, std::size_t want, std::uint64_t& t) noexcept {
+    // Seq_cst (E, D and the CAS): see claim_push().
+    std::uint64_t e = enq_.value.load(std::memory_order_seq_cst);
+    for (;;) {
+      const std::uint64_t d = deq_.value.load(std::memory_order_seq_cst);
+      const std::uint64_t used = e > d ? e - d : 0;  // D may have passed a stale e
+      if (used >= g.cap)
+        return 0;
+      const std::uint64_t k = std::min<std::uint64_t>(want, g.cap - used);
+      if (enq_.value.compare_exchange_weak(e, e + k, std::memory_order_seq_cst,
+                                           std::memory_order_seq_cst)) {
+        t = e;
+        return static_cast<std::size_t>(k);
+      }
+    }
+  }
+
+  // Takes up to `want` consecutive pop tickets (the first in `d`) that producers hold: E - D,
+  // E read after D. Their values may still be being written: the caller waits for each slot.
+  // 0: none by the counters (the caller then decides with a single claim).
+  std::size_t claim_pop_range(const Geometry& /*g*/, std::size_t want, std::uint64_t& d) noexcept {
+    // Seq_cst (D, E and the CAS): see claim_push().
+    std::uint64_t x = deq_.value.load(std::memory_order_seq_cst);
+    for (;;) {
+      const std::uint64_t e = enq_.value.load(std::memory_order_seq_cst);
+      if (e <= x)
+        return 0;
+      const std::uint64_t k = std::min<std::uint64_t>(want, e - x);
+      if (deq_.value.compare_exchange_weak(x, x + k, std::memory_order_seq_cst,
+                                           std::memory_order_seq_cst)) {
+        d = x;
+        return static_cast<std::size_t>(k);
+      }
+    }
+  }
+
+  // fn(slot, ticket, i) for tickets first .. first + k - 1, walking the slots without a modulo
+  // per ticket (at most one wrap).
+  template <std::size_t VS, class Fn>
+  static void for_each_slot(const Geometry& g, std::uint64_t first, std::size_t k, Fn&& fn) {
+    const std::size_t st = VS != 0 ? 8 * (1 + (VS + 7) / 8) : g.stride;
+    unsigned char* slot = g.slot<VS>(first);
+    unsigned char* const end = g.base + static_cast<std::size_t>(g.cap) * st;
+    for (std::size_t i = 0; i < k; ++i) {
+      fn(slot, first + i, i);
+      slot += st;
+      if (slot == end)
+        slot = g.base;
+    }
+  }
+
+  // Spins (with Backoff) until the slot's seq is `want`.
+  static void wait_for(unsigned char* slot, std::uint64_t want) noexcept {
+    // Acquire: pairs with the release that stores `want` (a producer's written(t), or the
+    // free_for(t) of whoever took the previous lap out): what it did to the slot is visible.
+    if (seq_of(slot).load(std::memory_order_acquire) == want) [[likely]]
+      return;
     Backoff backoff;
-    // Acquire: pairs with the release of free_for(t) by whoever took ticket t - cap out.
-    while (s.load(std::memory_order_acquire) != free_for(t))
+    // Acquire: as above.
+    while (seq_of(slot).load(std::memory_order_acquire) != want)
       backoff.pause();
-    store_bytes<VS>(data(t), value, bytes<VS>());
+  }
+
+  // Ticket t is ours and its slot free: write, publish.
+  template <std::size_t VS>
+  void write_owned(unsigned char* slot, std::uint64_t t, const void* value) noexcept {
+    store_bytes<VS>(data_of(slot), value, bytes<VS>());
     // Release: the value words before the seq that says they are there.
-    s.store(written(t), std::memory_order_release);
+    seq_of(slot).store(written(t), std::memory_order_release);
   }
 
   // Ticket d is ours and written: copy it out and free the slot for ticket d + cap.
   template <std::size_t VS>
-  void consume(std::uint64_t d, void* out) noexcept {
-    std::atomic_ref<std::uint64_t> s = seq(d);
-    Backoff backoff;
-    // Acquire: pairs with publish()'s release (a range claim checked only the first slot's
-    // seq when it raced; wait for each).
-    while (s.load(std::memory_order_acquire) != written(d))
-      backoff.pause();
+  void read_owned(const Geometry& g, unsigned char* slot, std::uint64_t d, void* out) noexcept {
     if (out != nullptr)
-      load_bytes<VS>(out, data(d), bytes<VS>());
+      load_bytes<VS>(out, data_of(slot), bytes<VS>());
     // Release: our reads of the slot come before the next lap's writes (its producer acquires).
-    s.store(free_for(d + cap_), std::memory_order_release);
+    seq_of(slot).store(free_for(d + g.cap), std::memory_order_release);
   }
 
   // bpf_map_push_elem(BPF_EXIST).
   template <std::size_t VS>
   void push_exist(const void* value) noexcept {
+    const Geometry g = geo_;
     // Seq_cst: a claim in the total order of claims and checks (see claim_push()).
     const std::uint64_t t = enq_.value.fetch_add(1, std::memory_order_seq_cst);
-    if (t >= cap_) {
-      const std::uint64_t oldest = t - cap_;
+    if (t >= g.cap) {
+      const std::uint64_t oldest = t - g.cap;
       // Seq_cst: as every claim's access of D (claim_push()).
       std::uint64_t d = deq_.value.load(std::memory_order_seq_cst);
       while (d <= oldest) {
@@ -370,34 +461,30 @@ class MpmcRing {
         // Seq_cst: as the claim in claim_pop().
         if (deq_.value.compare_exchange_weak(d, d + 1, std::memory_order_seq_cst,
                                              std::memory_order_seq_cst)) {
-          drop(d);
+          drop(g, d);
           ++d;
         }
       }
     }
-    publish<VS>(t, value);
+    // The slot may still be being read (or dropped) for ticket t - cap: wait for it.
+    unsigned char* const slot = g.slot<VS>(t);
+    wait_for(slot, free_for(t));
+    write_owned<VS>(slot, t, value);
   }
 
   // Ticket d was taken out by a drop: wait until it is written (its producer must not write
   // into the next lap), then free the slot.
-  void drop(std::uint64_t d) noexcept {
-    std::atomic_ref<std::uint64_t> s = seq(d);
-    Backoff backoff;
-    // Acquire: pairs with publish()'s release; its writes are done before we free the slot.
-    while (s.load(std::memory_order_acquire) != written(d))
-      backoff.pause();
+  void drop(const Geometry& g, std::uint64_t d) noexcept {
+    unsigned char* const slot = g.slot<0>(d);
+    wait_for(slot, written(d));  // its producer's writes are done before we free the slot
     // Release: the slot is free for ticket d + cap.
-    s.store(free_for(d + cap_), std::memory_order_release);
+    seq_of(slot).store(free_for(d + g.cap), std::memory_order_release);
     // Relaxed: a statistic.
     dropped_.value.fetch_add(1, std::memory_order_relaxed);
   }
 
-  const std::uint32_t cap_;
-  const std::uint64_t mask_;
-  const bool pow2_;
+  Geometry geo_;
   const std::uint32_t value_size_;
-  const std::size_t words_;   // value words per slot
-  const std::size_t stride_;  // bytes per slot: seq + words
   Region slots_;
   CacheAligned<std::atomic<std::uint64_t>> enq_;  // E
   CacheAligned<std::atomic<std::uint64_t>> deq_;  // D

@@ -15,12 +15,15 @@
 // Flags of push: BPF_ANY (0) or BPF_EXIST (2); BPF_NOEXIST and anything above BPF_EXIST are
 // EINVAL, checked before anything else (queue_stack_map_push_elem).
 //
-// Concurrency: every operation takes the map's TicketLock (FIFO-fair, held for a few dozen
-// instructions plus one value copy), as the kernel takes its raw spinlock, so every history is
-// the sequential one of the lock's order. The stack's drop-the-bottom rule moves both ends of
-// the ring at once, which is why the stack stays on a lock: a lock-free bounded stack that
-// can also drop its bottom would need both ends in one atomic word, where every push and pop
-// would contend anyway. Bulk operations take the lock once for n elements.
+// Concurrency: every operation takes the map's Spinlock (test-and-test-and-set with Backoff,
+// held for a few dozen instructions plus one value copy), as the kernel takes its raw
+// spinlock, so every history is the sequential one of the lock's order. Not FIFO-fair: a ticket
+// lock was measured first and was 12x slower with two threads on this 2-vCPU VM (a waiter
+// that the hypervisor deschedules holds up every later ticket; bench/RESULTS.md, queue_bench). The
+// stack's drop-the-bottom rule moves both ends of the ring at once, which is why the stack stays on
+// a lock: a lock-free bounded stack that can also drop its bottom would need both ends in one
+// atomic word, where every push and pop would contend anyway. Bulk operations take the lock once
+// for n elements.
 #pragma once
 
 #include <atomic>
@@ -199,7 +202,7 @@ class RingTable {
   std::uint64_t size_ = 0;  // max_entries + 1
   std::size_t slot_ = 0;    // bytes per slot: value_size
   Region slots_;
-  alignas(kCacheLine) mutable TicketLock lock_;
+  alignas(kCacheLine) mutable Spinlock lock_;
   std::uint64_t head_ = 0;  // under lock_
   std::uint64_t tail_ = 0;  // under lock_
   std::atomic<std::uint64_t> dropped_{0};

@@ -7,7 +7,6 @@
 #pragma once
 
 #include <atomic>
-#include <cstdint>
 #include <thread>
 
 #if defined(__x86_64__) || defined(__i386__)
@@ -66,32 +65,6 @@ class Spinlock {
 
  private:
   std::atomic<bool> locked_{false};
-};
-
-// TicketLock: FIFO-fair (waiters are served in arrival order), one fetch_add to take, one
-// store to drop. Waiters spin on the serving counter with Backoff (so a preempted holder or
-// next-in-line gets the CPU back on an oversubscribed machine).
-class TicketLock {
- public:
-  void lock() noexcept {
-    // Relaxed: the ticket only orders waiters; acquiring is the load of serving_ below.
-    const std::uint32_t mine = next_.fetch_add(1, std::memory_order_relaxed);
-    Backoff backoff;
-    // Acquire: A0', pairs with R0' in unlock(); the critical section sees the previous
-    // holder's writes.
-    while (serving_.load(std::memory_order_acquire) != mine)
-      backoff.pause();
-  }
-  // R0': pairs with A0' in lock(); publishes the critical section's writes to the next holder.
-  // Only the holder writes serving_, so a load and a store suffice.
-  void unlock() noexcept {
-    // Relaxed: only the holder writes serving_.
-    serving_.store(serving_.load(std::memory_order_relaxed) + 1, std::memory_order_release);
-  }
-
- private:
-  std::atomic<std::uint32_t> next_{0};
-  std::atomic<std::uint32_t> serving_{0};
 };
 
 }  // namespace xmaps::detail
