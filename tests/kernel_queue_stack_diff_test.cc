@@ -110,67 +110,46 @@ struct Outcome {
   Bytes out;
 };
 
-Outcome run_kernel(const KernelMap& k, const Op& op, std::size_t vs) {
-  Outcome o;
-  std::uint64_t dummy_key = 0x1234;
-  const void* key = op.key ? &dummy_key : nullptr;
-  Bytes in(vs, op.fill);
-  o.out.assign(vs, 0xa5);
-  void* out = op.value ? o.out.data() : nullptr;
-  switch (op.kind) {
-    case Kind::push: o.rc = k.update(key, op.value ? in.data() : nullptr, op.flags); break;
-    case Kind::peek: o.rc = k.lookup(key, out, op.flags); break;
-    case Kind::pop: o.rc = k.lookup_and_erase(key, out, op.flags); break;
-    case Kind::erase: o.rc = k.erase(key); break;
-    case Kind::get_next_key: o.rc = k.get_next_key(key, op.value ? o.out.data() : nullptr); break;
-    case Kind::batch: {
-      xmaps::BatchArgs a;
-      a.keys = o.out.data();
-      a.values = o.out.data();
-      a.count = 1;
-      switch (op.batch_cmd) {
-        case 0: o.rc = k.lookup_batch(a); break;
-        case 1: o.rc = k.lookup_and_erase_batch(a); break;
-        case 2: o.rc = k.update_batch(a); break;
-        default: o.rc = k.erase_batch(a); break;
-      }
-      o.out.push_back(static_cast<std::uint8_t>(a.count));
-      break;
-    }
-  }
-  return o;
+int rc_of(int rc) {
+  return rc;
+}
+int rc_of(Errc e) {
+  return static_cast<int>(e);
 }
 
-Outcome run_mine(xmaps::Map& m, const Op& op, std::size_t vs) {
+// Runs `op` on the kernel's map (KernelMap: errno results) or on xmaps' (Map: Errc results);
+// both have the same command names.
+template <class M>
+Outcome run_on(M& m, const Op& op, std::size_t vs) {
   Outcome o;
   std::uint64_t dummy_key = 0x1234;
   const void* key = op.key ? &dummy_key : nullptr;
   Bytes in(vs, op.fill);
   o.out.assign(vs, 0xa5);
   void* out = op.value ? o.out.data() : nullptr;
-  Errc e = Errc::ok;
   switch (op.kind) {
-    case Kind::push: e = m.update(key, op.value ? in.data() : nullptr, op.flags); break;
-    case Kind::peek: e = m.lookup(key, out, op.flags); break;
-    case Kind::pop: e = m.lookup_and_erase(key, out, op.flags); break;
-    case Kind::erase: e = m.erase(key); break;
-    case Kind::get_next_key: e = m.get_next_key(key, op.value ? o.out.data() : nullptr); break;
+    case Kind::push: o.rc = rc_of(m.update(key, op.value ? in.data() : nullptr, op.flags)); break;
+    case Kind::peek: o.rc = rc_of(m.lookup(key, out, op.flags)); break;
+    case Kind::pop: o.rc = rc_of(m.lookup_and_erase(key, out, op.flags)); break;
+    case Kind::erase: o.rc = rc_of(m.erase(key)); break;
+    case Kind::get_next_key:
+      o.rc = rc_of(m.get_next_key(key, op.value ? o.out.data() : nullptr));
+      break;
     case Kind::batch: {
       xmaps::BatchArgs a;
       a.keys = o.out.data();
       a.values = o.out.data();
       a.count = 1;
       switch (op.batch_cmd) {
-        case 0: e = m.lookup_batch(a); break;
-        case 1: e = m.lookup_and_erase_batch(a); break;
-        case 2: e = m.update_batch(a); break;
-        default: e = m.erase_batch(a); break;
+        case 0: o.rc = rc_of(m.lookup_batch(a)); break;
+        case 1: o.rc = rc_of(m.lookup_and_erase_batch(a)); break;
+        case 2: o.rc = rc_of(m.update_batch(a)); break;
+        default: o.rc = rc_of(m.erase_batch(a)); break;
       }
       o.out.push_back(static_cast<std::uint8_t>(a.count));
       break;
     }
   }
-  o.rc = static_cast<int>(e);
   return o;
 }
 
@@ -205,8 +184,8 @@ TEST_P(KernelQueueStackDiff, RandomOpsMatchKernelByteForByte) {
     // Phases of 4 x max_entries ops (at least 40), filling and draining in turn.
     const std::uint64_t phase = std::max<std::uint64_t>(40, 4ULL * c.max_entries);
     const Op op = random_op(rng, (i / phase) % 2 == 0);
-    const Outcome ko = run_kernel(k, op, c.value_size);
-    const Outcome xo = run_mine(*x, op, c.value_size);
+    const Outcome ko = run_on(k, op, c.value_size);
+    const Outcome xo = run_on(*x, op, c.value_size);
     history.push_back("#" + std::to_string(i) + " " + describe(op) + " -> " + errno_name(ko.rc));
     if (history.size() > 40)
       history.erase(history.begin());
