@@ -5,7 +5,8 @@
 // Names: BM_<Peer><Case><key>/<size>/real_time/threads:<n>, e.g.
 //   BM_XmapsLookupHit<u32>/65536/real_time/threads:2
 // Peers (each only if CMake found its package; see bench/CMakeLists.txt and support/*.h):
-//   Xmaps Dpdk Absl Cuckoo Tbb Urcu Cds StdMutex
+//   Xmaps Dpdk Absl Cuckoo Tbb Urcu Cds StdMutex, and Kernel (the running kernel's HASH from a
+//   BPF program: LookupHit and Update, u32 keys; below, "The kernel's HASH")
 // Cases (one operation per iteration unless said otherwise):
 //   LookupHit       find a present key and read its 16-byte value
 //   LookupMiss      find an absent key
@@ -45,11 +46,15 @@
 #include <stdexcept>
 #include <string>
 #include <string_view>
+#include <type_traits>
+#include <vector>
 
 #include <benchmark/benchmark.h>
 
 #include "support/adapters.h"
+#include "support/kernel_hash.h"
 #include "support/keys.h"
+#include "support/pin.h"
 #include "support/xmaps_adapter.h"
 
 namespace {
@@ -253,6 +258,96 @@ void bm_hash(benchmark::State& state) {
   }
 }
 
+// --- The kernel's HASH, driven from a BPF program (support/kernel_hash.h). ---
+//
+// "Kernel": BPF_MAP_TYPE_HASH with the same size, u32 keys and 16-byte values, filled with
+// the same keys; a SCHED_CLS program looks up (inlined bpf_map_lookup_elem, 16-byte read) or
+// updates (bpf_map_update_elem, BPF_ANY, of a present key) the hit stream's keys, 64 per run,
+// 16 runs per BPF_PROG_TEST_RUN; one iteration is one call (1024 operations), wall time. Its
+// threads are pinned to CPUs 0 and 1 (the program's cursor is per CPU); u32 keys only.
+constexpr std::uint32_t kKernelRepeat = 16;
+
+template <Case C>
+void bm_kernel_hash(benchmark::State& state) {
+  static_assert(C == Case::lookup_hit || C == Case::update);
+  using K = std::uint32_t;
+  const auto size = static_cast<std::uint32_t>(state.range(0));
+  const int cpu = state.thread_index() % xmaps::testing::kernel_possible_cpus();
+  const PinToCpu pin(cpu);
+  const KeyStreams<K>& ks = streams<K>(size);
+  TableSlot& s = table_slot();
+  KernelHash* k = nullptr;
+  std::string error;
+  {
+    std::lock_guard lock(s.mu);
+    const std::string tag =
+        "Kernel/u32/" + std::to_string(size) + "/" + std::to_string(static_cast<int>(C));
+    if (s.tag != tag) {
+      s.table.reset();
+      s.error.clear();
+      s.tag = tag;
+      try {
+        const auto slots = static_cast<std::uint32_t>(ks.hit.size());
+        auto t = std::make_shared<KernelHash>(
+            BPF_MAP_TYPE_HASH, size, 0, slots,
+            C == Case::lookup_hit ? KernelHash::Op::lookup : KernelHash::Op::update);
+        t->insert(ks.fill.data(), static_cast<std::uint32_t>(ks.live));
+        t->set_keys(0, ks.hit);
+        std::vector<KernelHash::State> st(static_cast<std::size_t>(t->cpus()));
+        for (std::size_t c = 0; c < st.size(); ++c) {
+          st[c].cursor = ks.start(static_cast<int>(c % kMaxThreads), kMaxThreads);
+          st[c].mask = ks.mask;
+        }
+        t->set_states(st);
+        s.table = std::move(t);
+      } catch (const std::exception& e) {
+        s.error = std::string("Kernel: ") + e.what();
+      }
+    }
+    error = s.error;
+    k = static_cast<KernelHash*>(s.table.get());
+  }
+  if (k == nullptr || !pin.pinned() || pin.cpu() != cpu) {
+    state.SkipWithError(k == nullptr ? error.c_str() : "could not pin to the thread's CPU");
+    for (auto _ : state) {
+    }
+    return;
+  }
+  const auto slot = static_cast<std::size_t>(cpu);
+  const std::uint64_t ok_before = k->states()[slot].ok;
+  for (auto _ : state)
+    k->run(kKernelRepeat);
+  const auto ops = static_cast<std::uint64_t>(state.iterations()) * kKernelRepeat *
+                   static_cast<std::uint64_t>(KernelHash::kOpsPerRun);
+  state.SetItemsProcessed(static_cast<std::int64_t>(ops));
+  const std::uint64_t ok = k->states()[slot].ok - ok_before;
+  if (C == Case::lookup_hit) {
+    state.counters["hit_rate"] =
+        benchmark::Counter(ops == 0 ? 0.0 : static_cast<double>(ok) / static_cast<double>(ops),
+                           benchmark::Counter::kAvgThreads);
+  }
+  state.SetLabel(
+      label<K>("the kernel's HASH from a BPF program (BPF_PROG_TEST_RUN), pinned", size, ks.live));
+  if (ok != ops) {
+    state.SkipWithError(("verification failed: " + std::to_string(ops - ok) + " of " +
+                         std::to_string(ops) + " operations did not do what the case requires")
+                            .c_str());
+  }
+}
+
+void add_kernel(std::uint32_t size) {
+  benchmark::RegisterBenchmark("BM_KernelLookupHit<u32>", bm_kernel_hash<Case::lookup_hit>)
+      ->Arg(size)
+      ->UseRealTime()
+      ->Threads(1)
+      ->Threads(2);
+  benchmark::RegisterBenchmark("BM_KernelUpdate<u32>", bm_kernel_hash<Case::update>)
+      ->Arg(size)
+      ->UseRealTime()
+      ->Threads(1)
+      ->Threads(2);
+}
+
 // --- Registration. ---
 
 template <class Peer, class K, Case C>
@@ -287,6 +382,17 @@ void add_peer(std::uint32_t size) {
 
 template <class K>
 void add_all(std::uint32_t size) {
+  if constexpr (std::is_same_v<K, std::uint32_t>) {
+    static const bool kernel = [] {
+      std::string why;
+      const bool ok = xmaps::testing::bpf_available(&why);
+      if (!ok)
+        std::cerr << "hash_map_bench: the kernel peer is skipped: " << why << '\n';
+      return ok;
+    }();
+    if (kernel)
+      add_kernel(size);
+  }
   add_peer<XmapsPeer, K>(size);
 #if XMAPS_BENCH_HAVE_DPDK
   add_peer<DpdkPeer, K>(size);

@@ -86,7 +86,7 @@
 
 #include <benchmark/benchmark.h>
 
-#include "support/kernel_lru.h"
+#include "support/kernel_hash.h"
 #include "support/keys.h"
 #include "support/lru_peers.h"
 #include "support/pin.h"
@@ -466,16 +466,16 @@ void bm_lru(benchmark::State& state, std::uint32_t size) {
   }
 }
 
-// --- The kernel's LRU_HASH, driven from a BPF program (support/kernel_lru.h) ---------------
+// --- The kernel's LRU_HASH, driven from a BPF program (support/kernel_hash.h) ---------------
 
 // "kernel_lru_common" / "kernel_lru_nocommon": the same key streams as the other peers, run by
-// the kernel in BPF_PROG_TEST_RUN calls of kKernelRepeat x KernelLru::kOpsPerRun operations; one
+// the kernel in BPF_PROG_TEST_RUN calls of kKernelRepeat x KernelHash::kOpsPerRun operations; one
 // benchmark iteration is one call. Wall time, as for every peer (the syscall's own cost is
 // spread over 1024 operations).
 constexpr std::uint32_t kKernelRepeat = 16;
 
 struct KernelTable {
-  std::unique_ptr<KernelLru> kernel;
+  std::unique_ptr<KernelHash> kernel;
   std::size_t present = 0;
 };
 
@@ -503,10 +503,10 @@ KernelTable* kernel_table(std::uint32_t size, const LruStreams& ks, std::string&
       const auto slots = static_cast<std::uint32_t>(
           C == Case::evicting_update ? ring * kMaxThreads
                                      : std::bit_ceil(std::max<std::size_t>(size, kMinStream)));
-      t->kernel = std::make_unique<KernelLru>(
-          size, kFlags, slots,
-          C == Case::evicting_update ? KernelLru::Op::update : KernelLru::Op::lookup);
-      KernelLru& k = *t->kernel;
+      t->kernel = std::make_unique<KernelHash>(
+          BPF_MAP_TYPE_LRU_HASH, size, kFlags, slots,
+          C == Case::evicting_update ? KernelHash::Op::update : KernelHash::Op::lookup);
+      KernelHash& k = *t->kernel;
       // The fill, from user space, the CPUs taking turns in chunks small enough that every CPU
       // gets its share of a per-CPU LRU (the xmaps peers alternate per insert).
       const int cpus = k.cpus();
@@ -524,7 +524,7 @@ KernelTable* kernel_table(std::uint32_t size, const LruStreams& ks, std::string&
       if (present.empty())
         throw std::runtime_error("no fill key present after the fill");
       t->present = present.size();
-      std::vector<KernelLru::State> st(static_cast<std::size_t>(cpus));
+      std::vector<KernelHash::State> st(static_cast<std::size_t>(cpus));
       if constexpr (C == Case::evicting_update) {
         for (std::uint32_t th = 0; th < kMaxThreads; ++th)
           k.set_keys(th * static_cast<std::uint32_t>(ring), ks.ring[th]);
@@ -569,7 +569,7 @@ void bm_kernel_lru(benchmark::State& state, std::uint32_t size) {
     }
     return;
   }
-  const KernelLru& k = *t->kernel;
+  const KernelHash& k = *t->kernel;
   const auto slot = static_cast<std::size_t>(cpu);
   const std::uint64_t ok_before = k.states()[slot].ok;
   std::string failure;
@@ -583,7 +583,7 @@ void bm_kernel_lru(benchmark::State& state, std::uint32_t size) {
     }
   }
   const auto ops = static_cast<std::uint64_t>(state.iterations()) * kKernelRepeat *
-                   static_cast<std::uint64_t>(KernelLru::kOpsPerRun);
+                   static_cast<std::uint64_t>(KernelHash::kOpsPerRun);
   state.SetItemsProcessed(static_cast<std::int64_t>(ops));
   const std::uint64_t ok = k.states()[slot].ok - ok_before;
   if (C == Case::lookup_hit) {
@@ -641,7 +641,7 @@ void register_all() {
   using K = std::uint32_t;
   constexpr std::array<std::uint32_t, 3> kSizes = {1U << 10, 1U << 16, 1U << 20};
   std::string why;
-  const bool kernel = KernelLru::available(&why);
+  const bool kernel = KernelHash::available(&why);
   if (!kernel)
     std::cerr << "lru_bench: the kernel peers are skipped: " << why << '\n';
   for (const std::uint32_t size : kSizes) {

@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: MIT
 //
-// What the kernel peers of the benchmarks share (support/kernel_lru.h, support/kernel_queue.h):
+// What the kernel peers of the benchmarks share (support/kernel_hash.h, support/kernel_queue.h):
 // creating a map, loading a SCHED_CLS program assembled with tests/support/kernel_prog.h's
 // bpf_asm, and running it with BPF_PROG_TEST_RUN on the calling CPU. Every failure throws
 // std::runtime_error naming the call and the errno (and the verifier's log for a load).

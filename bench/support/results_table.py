@@ -17,7 +17,7 @@ import json
 import re
 from collections import defaultdict
 
-PEERS = ["Xmaps", "Dpdk", "Absl", "Cuckoo", "Tbb", "Urcu", "Cds", "StdMutex"]
+PEERS = ["Xmaps", "Kernel", "Dpdk", "Absl", "Cuckoo", "Tbb", "Urcu", "Cds", "StdMutex"]
 CASES = ["LookupHit", "LookupMiss", "LookupCopyHit", "LookupManyHit", "LookupBulkHit", "Update",
          "InsertErase"]
 SIZES = [1024, 65536, 1048576]

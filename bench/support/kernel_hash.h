@@ -1,16 +1,17 @@
 // SPDX-License-Identifier: MIT
 //
-// The running kernel's LRU_HASH map as a peer of bench/lru_bench.cc, driven the way an XDP or tc
-// program drives it: from inside a BPF program, so the figure is the kernel's own datapath cost
-// (bpf_map_update_elem / the inlined bpf_map_lookup_elem), not the syscall's.
+// The running kernel's HASH or LRU_HASH map as a peer of bench/hash_map_bench.cc and
+// bench/lru_bench.cc, driven the way an XDP or tc program drives it: from inside a BPF program,
+// so the figure is the kernel's own datapath cost (bpf_map_update_elem / the inlined
+// bpf_map_lookup_elem), not the syscall's.
 //
 // One BPF_PROG_TEST_RUN call runs a SCHED_CLS program `repeat` times; each run does kOpsPerRun
 // operations (straight-line code, no loop for the verifier to bound), each one:
 //
 //   idx  = base + (cursor++ & mask)           // state: one PERCPU_ARRAY slot per CPU
 //   key  = keys[idx]                           // an ARRAY of u32 keys filled from user space
-//   EvictingUpdate: bpf_map_update_elem(&lru, &key, &value, BPF_ANY) == 0 ? ok++ : 0
-//   LookupHit:      v = bpf_map_lookup_elem(&lru, &key); v ? (read 16 bytes, ok++) : 0
+//   Op::update: bpf_map_update_elem(&map, &key, &value, BPF_ANY) == 0 ? ok++ : 0
+//   Op::lookup: v = bpf_map_lookup_elem(&map, &key); v ? (read 16 bytes, ok++) : 0
 //
 // so the kernel sees exactly the key streams the xmaps peers see (the same vectors, copied into
 // the ARRAY), in the same order, with the per-thread cursors carried on between calls. Reading
@@ -37,7 +38,7 @@
 
 namespace xmaps_bench {
 
-class KernelLru {
+class KernelHash {
  public:
   enum class Op { update, lookup };
   static constexpr int kOpsPerRun = 64;
@@ -49,21 +50,23 @@ class KernelLru {
     std::uint64_t ok = 0;
   };
 
-  // An LRU_HASH of `max_entries` u32 -> 16-byte entries with `map_flags` (0 or
-  // BPF_F_NO_COMMON_LRU), a key ARRAY of `key_slots` entries and the program for `op`.
-  // Throws std::runtime_error (with the errno, or the verifier's log) on failure.
-  KernelLru(std::uint32_t max_entries, std::uint32_t map_flags, std::uint32_t key_slots, Op op)
+  // A `map_type` map (BPF_MAP_TYPE_HASH or LRU_HASH) of `max_entries` u32 -> 16-byte entries
+  // with `map_flags` (e.g. BPF_F_NO_COMMON_LRU), a key ARRAY of `key_slots` entries and the
+  // program for `op`. Throws std::runtime_error (with the errno, or the verifier's log).
+  KernelHash(std::uint32_t map_type, std::uint32_t max_entries, std::uint32_t map_flags,
+             std::uint32_t key_slots, Op op)
       : cpus_(xmaps::testing::kernel_possible_cpus()) {
-    lru_ = make_map(BPF_MAP_TYPE_LRU_HASH, 4, 16, max_entries, map_flags, "LRU_HASH");
+    lru_ = make_map(map_type, 4, 16, max_entries, map_flags,
+                    map_type == BPF_MAP_TYPE_LRU_HASH ? "LRU_HASH" : "HASH");
     keys_ = make_map(BPF_MAP_TYPE_ARRAY, 4, 4, key_slots, 0, "key ARRAY");
     state_ = make_map(BPF_MAP_TYPE_PERCPU_ARRAY, 4, sizeof(State), 1, 0, "state PERCPU_ARRAY");
     load(op);
   }
-  KernelLru(const KernelLru&) = delete;
-  KernelLru& operator=(const KernelLru&) = delete;
-  KernelLru(KernelLru&&) = delete;
-  KernelLru& operator=(KernelLru&&) = delete;
-  ~KernelLru() {
+  KernelHash(const KernelHash&) = delete;
+  KernelHash& operator=(const KernelHash&) = delete;
+  KernelHash(KernelHash&&) = delete;
+  KernelHash& operator=(KernelHash&&) = delete;
+  ~KernelHash() {
     for (const int fd : {prog_, state_, keys_, lru_}) {
       if (fd >= 0)
         ::close(fd);
@@ -120,7 +123,7 @@ class KernelLru {
   }
   void set_states(const std::vector<State>& s) {
     if (s.size() != static_cast<std::size_t>(cpus_))
-      throw std::invalid_argument("KernelLru::set_states: one State per possible CPU");
+      throw std::invalid_argument("KernelHash::set_states: one State per possible CPU");
     const std::uint32_t zero = 0;
     union bpf_attr attr;
     std::memset(&attr, 0, sizeof(attr));
