@@ -12,8 +12,9 @@ them; then the issue's EvictingUpdate targets, xmaps against the kernel peer of 
 repetitions varied by more than 10% (coefficient of variation of real time), and errors.
 """
 import argparse
-import json
 import re
+
+import gbench_json
 
 PEERS = ["kernel_lru_common", "kernel_lru_nocommon", "xmaps_lru_common", "xmaps_lru_nocommon",
          "mutex_lru_alloc", "mutex_lru_reuse", "tbb_lru_cache"]
@@ -31,29 +32,16 @@ KERNEL = {
 NAME = re.compile(r"^BM_(\w+)/(\w+)/(\w+)/(\w+)/real_time/threads:(\d+)$")
 
 
+def key_of(run):
+    m = NAME.match(run)
+    if not m:
+        return None
+    case, peer, _key, size, threads = m.groups()
+    return (case, peer, size, int(threads))
+
+
 def load(path):
-    with open(path) as f:
-        data = json.load(f)
-    rows = {}    # (case, peer, size, threads) -> benchmark entry (median, or the single run)
-    cv = {}
-    errors = {}
-    has_aggregates = any(b.get("run_type") == "aggregate" for b in data["benchmarks"])
-    for b in data["benchmarks"]:
-        run = b.get("run_name", b["name"])
-        m = NAME.match(run)
-        if not m:
-            continue
-        case, peer, _key, size, threads = m.groups()
-        k = (case, peer, size, int(threads))
-        if b.get("error_occurred"):
-            errors[k] = b.get("error_message", "error")
-            continue
-        agg = b.get("aggregate_name")
-        if agg == "cv":
-            cv[run] = b["real_time"]
-        if (has_aggregates and agg == "median") or (not has_aggregates and agg is None):
-            rows[k] = b
-    return data, rows, cv, errors
+    return gbench_json.load(path, key_of)
 
 
 def ns(b):

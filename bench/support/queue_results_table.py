@@ -11,8 +11,9 @@ queue/stack issue's targets against the measured figures, and the runs whose rep
 by more than 10% (coefficient of variation of real time).
 """
 import argparse
-import json
 import re
+
+import gbench_json
 
 NAME = re.compile(r"^BM_(\w+)/(\w+)(?:/(\d+))?/real_time/threads:(\d+)$")
 MPMC_QUEUES = ["boost_queue", "moodycamel", "tbb_bounded", "xenium_vyukov", "ck_ring", "rte_ring"]
@@ -25,27 +26,16 @@ CASES = [("PushPop", "per push+pop pair"), ("PushPopBulk", "per value, push_bulk
          ("OverwritePush", "per push(BPF_EXIST) into a full ring")]
 
 
+def key_of(run):
+    m = NAME.match(run)
+    if not m:
+        return None
+    case, peer, arg, threads = m.groups()
+    return (case, peer, int(arg) if arg else 0, int(threads))
+
+
 def load(path):
-    with open(path) as f:
-        data = json.load(f)
-    rows, cv, errors = {}, {}, {}
-    has_agg = any(b.get("run_type") == "aggregate" for b in data["benchmarks"])
-    for b in data["benchmarks"]:
-        run = b.get("run_name", b["name"])
-        m = NAME.match(run)
-        if not m:
-            continue
-        case, peer, arg, threads = m.groups()
-        k = (case, peer, int(arg) if arg else 0, int(threads))
-        if b.get("error_occurred"):
-            errors[k] = b.get("error_message", "error")
-            continue
-        agg = b.get("aggregate_name")
-        if agg == "cv":
-            cv[run] = b["real_time"]
-        if (has_agg and agg == "median") or (not has_agg and agg is None):
-            rows[k] = b
-    return data, rows, cv, errors
+    return gbench_json.load(path, key_of)
 
 
 def ns(b):
