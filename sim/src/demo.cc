@@ -16,6 +16,8 @@
 #include "xmaps/array_map.h"
 #include "xmaps/cpu.h"
 #include "xmaps/hash_map.h"
+#include "xmaps/queue_map.h"
+#include "xmaps/stack_map.h"
 #include "xmaps/topology.h"
 
 namespace xmaps::sim {
@@ -205,6 +207,25 @@ void check_semantics(Maps& maps, const DemoOptions& options, DemoReport& report)
         maps.ports.update(0, Counters{}, UpdateFlag::no_exist));
   check("ports.lookup_copy(max_entries)", Errc::not_found,
         maps.ports.lookup_copy(kPorts) ? Errc::ok : Errc::not_found);
+
+  // "Remember the last N events" with QUEUE and STACK: E2BIG when full, EXIST drops the oldest.
+  Queue<std::uint32_t> last(2);
+  Stack<std::uint32_t> recent(2);
+  for (const std::uint32_t v : {1U, 2U}) {
+    (void)last.push(v);
+    (void)recent.push(v);
+  }
+  check("queue.push(3) on a full queue", Errc::too_big, last.push(3));
+  check("queue.push(3, exist) drops the oldest", Errc::ok, last.push(3, UpdateFlag::exist));
+  check("queue.pop() is then the second oldest (2)", Errc::ok,
+        last.pop() == std::optional<std::uint32_t>(2) ? Errc::ok : Errc::invalid);
+  check("stack.push(3, exist) drops the bottom", Errc::ok, recent.push(3, UpdateFlag::exist));
+  check("stack.pop() is the newest (3)", Errc::ok,
+        recent.pop() == std::optional<std::uint32_t>(3) ? Errc::ok : Errc::invalid);
+  check("stack.pop() then 2 (bottom 1 dropped)", Errc::ok,
+        recent.pop() == std::optional<std::uint32_t>(2) ? Errc::ok : Errc::invalid);
+  check("stack.pop() on the empty stack", Errc::not_found,
+        recent.pop().has_value() ? Errc::ok : Errc::not_found);
 }
 
 std::string plural(std::uint64_t n, const char* one, const char* many) {

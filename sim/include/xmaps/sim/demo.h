@@ -11,6 +11,8 @@
 //   per_cpu    PercpuHashMap<uint32_t, uint64_t>: packets per protocol class, per CPU.
 //   ports      ArrayMap<Counters>: packets/bytes per destination port slot.
 //   cpu_total  PercpuArrayMap<uint64_t>: packets per CPU (index 0).
+// The semantic checks after the traffic also cover Queue<T> / Stack<T> (full, overwrite of the
+// oldest, pop order).
 //
 // Each worker thread acts as CPU (thread % possible_cpus()) through xmaps::CpuBinding and
 // draws its packets from its own SplitMix64 stream (seed, thread), so the packet multiset is a
