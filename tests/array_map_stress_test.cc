@@ -21,6 +21,7 @@
 
 #include <gtest/gtest.h>
 
+#include "support/stress.h"
 #include "xmaps/array_map.h"
 #include "xmaps/cpu.h"
 #include "xmaps/errc.h"
@@ -45,13 +46,7 @@ constexpr double kDefaultSeconds = 0.25;
 constexpr std::uint64_t kDefaultOpsPerThread = 200'000;
 
 double stress_seconds() {
-  const char* env = std::getenv("XMAPS_STRESS_SECONDS");
-  if (env != nullptr) {
-    const double s = std::strtod(env, nullptr);
-    if (s > 0)
-      return s;
-  }
-  return kDefaultSeconds;
+  return xmaps::testing::stress_seconds(kDefaultSeconds);
 }
 
 std::uint64_t ops_per_thread() {

@@ -24,6 +24,7 @@
 
 #include <gtest/gtest.h>
 
+#include "support/stress.h"
 #include "xmaps/cpu.h"
 #include "xmaps/errc.h"
 #include "xmaps/hash_map.h"
@@ -35,14 +36,9 @@ using xmaps::UpdateFlag;
 using Clock = std::chrono::steady_clock;
 
 double stress_seconds() {
-  const char* env = std::getenv("XMAPS_STRESS_SECONDS");
-  return env != nullptr ? std::atof(env) : 0.4;
+  return xmaps::testing::stress_seconds(0.4);
 }
-
-std::uint64_t stress_seed() {
-  const char* env = std::getenv("XMAPS_STRESS_SEED");
-  return env != nullptr ? std::strtoull(env, nullptr, 10) : std::random_device{}();
-}
+using xmaps::testing::stress_seed;
 
 constexpr int kThreads = 6;  // three per core on the 2-core CI machine
 constexpr std::uint32_t kOwnedPerThread = 48;

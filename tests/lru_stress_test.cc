@@ -39,6 +39,7 @@
 
 #include <gtest/gtest.h>
 
+#include "support/stress.h"
 #include "xmaps/cpu.h"
 #include "xmaps/errc.h"
 #include "xmaps/lru_hash_map.h"
@@ -50,16 +51,9 @@ using xmaps::UpdateFlag;
 using Clock = std::chrono::steady_clock;
 
 double stress_seconds() {
-  // NOLINTNEXTLINE(concurrency-mt-unsafe): read before any worker starts
-  const char* env = std::getenv("XMAPS_STRESS_SECONDS");
-  return env != nullptr ? std::atof(env) : 0.4;
+  return xmaps::testing::stress_seconds(0.4);
 }
-
-std::uint64_t stress_seed() {
-  // NOLINTNEXTLINE(concurrency-mt-unsafe): read before any worker starts
-  const char* env = std::getenv("XMAPS_STRESS_SEED");
-  return env != nullptr ? std::strtoull(env, nullptr, 10) : std::random_device{}();
-}
+using xmaps::testing::stress_seed;
 
 constexpr int kThreads = 8;                         // four per core on the 2-core CI machine
 constexpr int kRounds = 3;                          // quiescent checks between rounds

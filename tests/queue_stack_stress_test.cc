@@ -11,7 +11,7 @@
 //                        kernel's sequential rules by a Wing & Gong style search: some order of
 //                        the operations that respects real time must give every recorded
 //                        result.
-// Seeded; XMAPS_STRESS_SECONDS scales the time bounds.
+// Fixed seeds (a history's is its round number); XMAPS_STRESS_SECONDS scales counts and time.
 #include <algorithm>
 #include <atomic>
 #include <chrono>
@@ -28,6 +28,7 @@
 
 #include <gtest/gtest.h>
 
+#include "support/stress.h"
 #include "xmaps/errc.h"
 #include "xmaps/queue_map.h"
 #include "xmaps/stack_map.h"
@@ -38,9 +39,9 @@ using xmaps::Errc;
 using xmaps::UpdateFlag;
 using Clock = std::chrono::steady_clock;
 
+// Op counts and time bounds scale with XMAPS_STRESS_SECONDS (1 s = the defaults below).
 double stress_scale() {
-  const char* v = std::getenv("XMAPS_STRESS_SECONDS");
-  return v != nullptr && *v != '\0' ? std::max(0.1, std::atof(v)) : 1.0;
+  return xmaps::testing::stress_seconds(1.0);
 }
 
 template <class Ring>

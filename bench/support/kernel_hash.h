@@ -56,7 +56,7 @@ class KernelHash {
   KernelHash(std::uint32_t map_type, std::uint32_t max_entries, std::uint32_t map_flags,
              std::uint32_t key_slots, Op op)
       : cpus_(xmaps::testing::kernel_possible_cpus()) {
-    lru_ = make_map(map_type, 4, 16, max_entries, map_flags,
+    map_ = make_map(map_type, 4, 16, max_entries, map_flags,
                     map_type == BPF_MAP_TYPE_LRU_HASH ? "LRU_HASH" : "HASH");
     keys_ = make_map(BPF_MAP_TYPE_ARRAY, 4, 4, key_slots, 0, "key ARRAY");
     state_ = make_map(BPF_MAP_TYPE_PERCPU_ARRAY, 4, sizeof(State), 1, 0, "state PERCPU_ARRAY");
@@ -67,7 +67,7 @@ class KernelHash {
   KernelHash(KernelHash&&) = delete;
   KernelHash& operator=(KernelHash&&) = delete;
   ~KernelHash() {
-    for (const int fd : {prog_, state_, keys_, lru_}) {
+    for (const int fd : {prog_, state_, keys_, map_}) {
       if (fd >= 0)
         ::close(fd);
     }
@@ -95,7 +95,7 @@ class KernelHash {
     std::vector<std::uint64_t> values(std::size_t{2} * n);
     for (std::uint32_t i = 0; i < n; ++i)
       values[std::size_t{2} * i] = values[std::size_t{2} * i + 1] = i;
-    update_batch(lru_, k, values.data(), n, "LRU_HASH");
+    update_batch(map_, k, values.data(), n, "the map");
   }
 
   // Whether `key` is in the LRU map (a syscall lookup: does not set the reference bit).
@@ -103,7 +103,7 @@ class KernelHash {
     std::uint64_t v[2];
     union bpf_attr attr;
     std::memset(&attr, 0, sizeof(attr));
-    attr.map_fd = static_cast<std::uint32_t>(lru_);
+    attr.map_fd = static_cast<std::uint32_t>(map_);
     attr.key = xmaps::testing::to_user(&key);
     attr.value = xmaps::testing::to_user(v);
     return xmaps::testing::sys_bpf(BPF_MAP_LOOKUP_ELEM, &attr) == 0;
@@ -195,7 +195,7 @@ class KernelHash {
       p.push_back(jeq_imm(r0, 0, 0));  // patched: to the cursor increment
       p.push_back(ldx(BPF_W, r1, r0, 0));
       p.push_back(stx(BPF_W, r10, -16, r1));
-      ld_map_fd(p, r1, lru_);
+      ld_map_fd(p, r1, map_);
       p.push_back(mov64_reg(r2, r10));
       p.push_back(add64_imm(r2, -16));
       if (op == Op::update) {
@@ -224,10 +224,10 @@ class KernelHash {
     return p;
   }
 
-  void load(Op op) { prog_ = kernel::load_sched_cls(assemble(op), "xmaps_lru_bench"); }
+  void load(Op op) { prog_ = kernel::load_sched_cls(assemble(op), "xmaps_hash_bench"); }
 
   int cpus_;
-  int lru_ = -1;
+  int map_ = -1;
   int keys_ = -1;
   int state_ = -1;
   int prog_ = -1;

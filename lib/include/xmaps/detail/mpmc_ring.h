@@ -108,7 +108,7 @@ class MpmcRing {
     const Geometry g = geo_;
     std::uint64_t t = 0;
     unsigned char* slot = nullptr;
-    if (claim_push<VS>(g, 1, t, slot) == 0)
+    if (claim_push<VS>(g, t, slot) == 0)
       return Errc::too_big;
     write_owned<VS>(slot, t, value);
     return Errc::ok;
@@ -121,7 +121,7 @@ class MpmcRing {
     const Geometry g = geo_;
     std::uint64_t d = 0;
     unsigned char* slot = nullptr;
-    if (claim_pop<VS>(g, 1, d, slot) == 0) {
+    if (claim_pop<VS>(g, d, slot) == 0) {
       if (out != nullptr && zero_on_empty)
         std::memset(out, 0, bytes<VS>());
       return Errc::not_found;
@@ -194,7 +194,7 @@ class MpmcRing {
         // No room by the counters: a single claim decides between "full" and a slot that is
         // about to be released.
         unsigned char* slot = nullptr;
-        if (claim_push<VS>(g, 1, t, slot) == 0)
+        if (claim_push<VS>(g, t, slot) == 0)
           break;
         write_owned<VS>(slot, t, src + done * vs);
         ++done;
@@ -220,12 +220,12 @@ class MpmcRing {
     std::size_t done = 0;
     while (done < n) {
       std::uint64_t d = 0;
-      const std::size_t k = claim_pop_range(g, n - done, d);
+      const std::size_t k = claim_pop_range(n - done, d);
       if (k == 0) {
         // Nothing by the counters: a single claim decides between "empty" and a value that is
         // about to be written.
         unsigned char* slot = nullptr;
-        if (claim_pop<VS>(g, 1, d, slot) == 0)
+        if (claim_pop<VS>(g, d, slot) == 0)
           break;
         read_owned<VS>(g, slot, d, dst + done * vs);
         ++done;
@@ -276,10 +276,9 @@ class MpmcRing {
 
   // Takes one push ticket `t` whose slot (`slot`) is free (its previous lap has been taken out
   // and released); 0 only when the ring was full at some moment during the call (the
-  // linearization point of E2BIG). `want` must be 1 (ranges: claim_push_range()).
+  // linearization point of E2BIG). Ranges: claim_push_range().
   template <std::size_t VS>
-  std::size_t claim_push(const Geometry& g, [[maybe_unused]] std::size_t want, std::uint64_t& t,
-                         unsigned char*& slot) noexcept {
+  std::size_t claim_push(const Geometry& g, std::uint64_t& t, unsigned char*& slot) noexcept {
     Backoff backoff;
     // Seq_cst (every E and D access of the claims): the full and empty verdicts reason about
     // "E was e when D was read", which needs the one total order of seq_cst operations; on
@@ -321,10 +320,9 @@ class MpmcRing {
   }
 
   // Takes one pop ticket `d` whose value (in `slot`) is written; 0 only when the ring was empty
-  // at some moment during the call. `want` must be 1 (ranges: claim_pop_range()).
+  // at some moment during the call. Ranges: claim_pop_range().
   template <std::size_t VS>
-  std::size_t claim_pop(const Geometry& g, [[maybe_unused]] std::size_t want, std::uint64_t& d,
-                        unsigned char*& slot) noexcept {
+  std::size_t claim_pop(const Geometry& g, std::uint64_t& d, unsigned char*& slot) noexcept {
     Backoff backoff;
     // Seq_cst: as in claim_push().
     std::uint64_t x = deq_.value.load(std::memory_order_seq_cst);
@@ -386,7 +384,7 @@ class MpmcRing {
   // Takes up to `want` consecutive pop tickets (the first in `d`) that producers hold: E - D,
   // E read after D. Their values may still be being written: the caller waits for each slot.
   // 0: none by the counters (the caller then decides with a single claim).
-  std::size_t claim_pop_range(const Geometry& /*g*/, std::size_t want, std::uint64_t& d) noexcept {
+  std::size_t claim_pop_range(std::size_t want, std::uint64_t& d) noexcept {
     // Seq_cst (D, E and the CAS): see claim_push().
     std::uint64_t x = deq_.value.load(std::memory_order_seq_cst);
     for (;;) {
