@@ -21,7 +21,9 @@
 //                 wait for it.)
 //   push EXIST    takes a ticket unconditionally (fetch_add). If ticket t - cap is still in the
 //                 ring (D <= t - cap), it is dropped: whoever moves D past it (this push, or an
-//                 EXIST push helping an earlier one) counts one drop. The push takes effect at
+//                 EXIST push helping an earlier one) counts one drop, in the dropped slot's own
+//                 counter (drops_: the dropper owns the slot, so a plain increment, and no
+//                 counter shared by all producers; dropped() sums them). The push takes effect at
 //                 that moment; if a consumer got ticket t - cap first, the push was a plain push
 //                 after that pop. Then it waits for its slot to be free and writes.
 //   pop           takes ticket d = D (CAS) once slot d is written. If slot d is not written and
@@ -72,6 +74,9 @@ class MpmcRing {
       throw std::invalid_argument("xmaps: queue value_size and max_entries must be > 0");
     slots_ = Region(static_cast<std::size_t>(max_entries) * geo_.stride, /*commit=*/true);
     geo_.base = slots_.data();
+    // Not committed: a ring that never overwrites never touches it (zero pages read as 0).
+    drops_ =
+        Region(static_cast<std::size_t>(max_entries) * sizeof(std::uint64_t), /*commit=*/false);
     for (std::uint64_t t = 0; t < max_entries; ++t) {
       // Relaxed: construction is single-threaded; publishing the ring orders it.
       seq_of(geo_.slot<0>(t)).store(free_for(t), std::memory_order_relaxed);
@@ -92,9 +97,14 @@ class MpmcRing {
     const std::uint64_t e = enq_.value.load(std::memory_order_seq_cst);
     return static_cast<std::uint32_t>(std::min<std::uint64_t>(e > d ? e - d : 0, geo_.cap));
   }
+  // Sums one counter per slot: O(capacity), meant for statistics, not for a hot loop.
   [[nodiscard]] std::uint64_t dropped() const noexcept {
-    // Relaxed: a statistic.
-    return dropped_.value.load(std::memory_order_relaxed);
+    std::uint64_t n = 0;
+    for (std::uint32_t i = 0; i < geo_.cap; ++i) {
+      // Relaxed: a statistic; each counter only grows.
+      n += drops_of(i).load(std::memory_order_relaxed);
+    }
+    return n;
   }
 
   template <std::size_t VS = 0>
@@ -263,6 +273,10 @@ class MpmcRing {
   static constexpr std::uint64_t written(std::uint64_t t) noexcept { return 2 * t + 1; }
   static std::atomic_ref<std::uint64_t> seq_of(unsigned char* slot) noexcept {
     return std::atomic_ref<std::uint64_t>(*reinterpret_cast<std::uint64_t*>(slot));
+  }
+  [[nodiscard]] std::atomic_ref<std::uint64_t> drops_of(std::uint64_t slot_index) const noexcept {
+    return std::atomic_ref<std::uint64_t>(
+        *(reinterpret_cast<std::uint64_t*>(drops_.data()) + slot_index));
   }
   static std::uint64_t* data_of(unsigned char* slot) noexcept {
     return reinterpret_cast<std::uint64_t*>(slot) + 1;
@@ -471,14 +485,18 @@ class MpmcRing {
   }
 
   // Ticket d was taken out by a drop: wait until it is written (its producer must not write
-  // into the next lap), then free the slot.
+  // into the next lap), count the drop in the slot's counter, then free the slot.
   void drop(const Geometry& g, std::uint64_t d) noexcept {
     unsigned char* const slot = g.slot<0>(d);
     wait_for(slot, written(d));  // its producer's writes are done before we free the slot
+    // The slot is ours until the release below, and the next dropper of this slot acquires
+    // after it (through the next lap's written()): load + store, not a read-modify-write.
+    // Relaxed (both): dropped() only sums; the release below orders the store for the next
+    // dropper.
+    const std::atomic_ref<std::uint64_t> count = drops_of(g.pow2 ? (d & g.mask) : d % g.cap);
+    count.store(count.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
     // Release: the slot is free for ticket d + cap.
     seq_of(slot).store(free_for(d + g.cap), std::memory_order_release);
-    // Relaxed: a statistic.
-    dropped_.value.fetch_add(1, std::memory_order_relaxed);
   }
 
   Geometry geo_;
@@ -486,7 +504,7 @@ class MpmcRing {
   Region slots_;
   CacheAligned<std::atomic<std::uint64_t>> enq_;  // E
   CacheAligned<std::atomic<std::uint64_t>> deq_;  // D
-  CacheAligned<std::atomic<std::uint64_t>> dropped_;
+  Region drops_;  // one u64 per slot: drops of the tickets that slot held
 };
 
 }  // namespace xmaps::detail
