@@ -23,9 +23,9 @@ constexpr int kKernelEnotsupp = 524;  // ENOTSUPP: kernel-internal, not in <errn
 
 const std::vector<Errc>& all_errcs() {
   static const std::vector<Errc> all = {
-      Errc::ok,        Errc::permission, Errc::not_found, Errc::too_big,
-      Errc::no_memory, Errc::fault,      Errc::busy,      Errc::exists,
-      Errc::invalid,   Errc::no_space,   Errc::overflow,  Errc::not_supported,
+      Errc::ok,       Errc::permission,    Errc::not_found, Errc::too_big, Errc::no_memory,
+      Errc::fault,    Errc::busy,          Errc::exists,    Errc::invalid, Errc::no_space,
+      Errc::overflow, Errc::not_supported, Errc::no_device,
   };
   return all;
 }
@@ -42,6 +42,7 @@ TEST(Errc, ValuesEqualTheKernelErrnoConstants) {
   EXPECT_EQ(static_cast<int>(Errc::no_memory), ENOMEM);
   EXPECT_EQ(static_cast<int>(Errc::fault), EFAULT);
   EXPECT_EQ(static_cast<int>(Errc::overflow), EOVERFLOW);
+  EXPECT_EQ(static_cast<int>(Errc::no_device), ENODEV);
   EXPECT_EQ(static_cast<int>(Errc::not_supported), kKernelEnotsupp);
 }
 

@@ -5,9 +5,21 @@
 #include <new>
 #include <urcu-bp.h>
 
+#if defined(__SANITIZE_THREAD__)
+#include <sanitizer/tsan_interface.h>
+#endif
+
 namespace xmaps::detail {
 
 namespace {
+#if defined(__SANITIZE_THREAD__)
+// ThreadSanitizer cannot see what a grace period orders (liburcu is not instrumented): every
+// read-side section that ended before rcu_flush() returned happens before what follows it
+// (e.g. freeing a CPUMAP entry its reader pushed into). Tell it so: each section's end
+// releases this token, each completed grace period acquires it. Only in TSan builds.
+char grace_period_token;
+#endif
+
 // One deferred call. liburcu passes the node to its call_rcu thread through its own queue,
 // which ThreadSanitizer does not see; `fn` carries the hand-off order instead.
 struct DeferNode {
@@ -31,6 +43,9 @@ void rcu_enter() noexcept {
   urcu_bp_read_lock();
 }
 void rcu_leave() noexcept {
+#if defined(__SANITIZE_THREAD__)
+  __tsan_release(&grace_period_token);
+#endif
   urcu_bp_read_unlock();
 }
 
@@ -46,6 +61,9 @@ bool rcu_in_read_section() noexcept {
 
 void rcu_flush() noexcept {
   urcu_bp_synchronize_rcu();
+#if defined(__SANITIZE_THREAD__)
+  __tsan_acquire(&grace_period_token);
+#endif
   urcu_bp_barrier();
 }
 

@@ -24,6 +24,7 @@ enum class Errc : int {
   invalid = EINVAL,      // unknown flag combination; operation the map type does not have
   no_space = ENOSPC,     // batch: the first bucket does not fit in the caller's count
   overflow = EOVERFLOW,  // value out of range (cpumap qsize > 16384)
+  no_device = ENODEV,    // cpumap: the key is not a possible CPU
   not_supported = 524,   // the kernel's internal ENOTSUPP (LRU + NO_PREALLOC, array delete batch)
 };
 
@@ -40,6 +41,7 @@ constexpr std::string_view to_string(Errc e) noexcept {
     case Errc::invalid: return "invalid argument (EINVAL)";
     case Errc::no_space: return "no space (ENOSPC)";
     case Errc::overflow: return "value too large (EOVERFLOW)";
+    case Errc::no_device: return "no such device (ENODEV)";
     case Errc::not_supported: return "not supported (ENOTSUPP)";
   }
   return "unknown error";

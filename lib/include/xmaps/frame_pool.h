@@ -1,0 +1,192 @@
+// SPDX-License-Identifier: MIT
+//
+// Frames and the preallocated pool they come from: what the redirect engine (xmaps/cpumap.h)
+// carries between CPUs, the user-space xdp_frame.
+//
+// A FramePool owns `count` buffers of `buffer_size` bytes, made at construction; alloc() hands
+// one out (data = buffer + headroom, len 0) and free() takes it back. Nothing is allocated per
+// frame. The pool's free list is the lock-free queue ring (detail/mpmc_ring.h), so any thread
+// may allocate and any thread may free (a CPUMAP worker recycles frames an ingress CPU took).
+//
+//   xmaps::FramePool pool(4096);                  // 4096 frames of 2048 bytes, 256 headroom
+//   xmaps::Frame* f = pool.alloc();               // nullptr when every frame is out
+//   std::memcpy(f->data, packet, n); f->len = n;
+//   ...                                           // hand it on; whoever ends it calls
+//   f->recycle();                                 // (or pool.free(f))
+//
+// Ownership: a frame has one owner at a time (the thread that allocated it, then whoever it
+// was handed to through a ring). free() of a frame that is not out (a double free) or of a
+// frame from another pool is refused (returns false, counted in bad_frees()) instead of
+// corrupting the pool; in_use() tells how many frames are out.
+#pragma once
+
+#include <atomic>
+#include <cstddef>
+#include <cstdint>
+#include <cstring>
+#include <limits>
+#include <memory>
+#include <stdexcept>
+#include <vector>
+
+#include "xmaps/detail/mpmc_ring.h"
+#include "xmaps/detail/region.h"
+
+namespace xmaps {
+
+class FramePool;
+
+struct Frame {
+  unsigned char* data = nullptr;  // first byte of the packet, inside the buffer
+  std::uint32_t len = 0;          // packet bytes from data
+  std::uint32_t rx_queue = 0;     // RX queue the frame arrived on (xdp_md.rx_queue_index)
+  std::uint32_t ifindex = 0;      // ingress interface (xdp_md.ingress_ifindex)
+  int ingress_cpu = -1;           // CPU whose program first saw it
+  std::uint64_t stamp_ns = 0;     // the user's (the simulator: generation time, for latency)
+  std::uint64_t user = 0;         // the user's
+
+  // The buffer: data - buffer() is the headroom, buffer() + buffer_size() the end.
+  [[nodiscard]] unsigned char* buffer() const noexcept { return buf_; }
+  [[nodiscard]] std::uint32_t buffer_size() const noexcept { return buf_size_; }
+  [[nodiscard]] std::uint32_t headroom() const noexcept {
+    return static_cast<std::uint32_t>(data - buf_);
+  }
+  [[nodiscard]] std::uint32_t tailroom() const noexcept { return buf_size_ - headroom() - len; }
+  [[nodiscard]] unsigned char* data_end() const noexcept { return data + len; }
+  [[nodiscard]] FramePool* pool() const noexcept { return pool_; }
+  // Position in the pool, 0 .. count - 1 (for per-frame side tables).
+  [[nodiscard]] std::uint32_t index() const noexcept { return index_; }
+  // Returns the frame to its pool (FramePool::free).
+  bool recycle() noexcept;
+
+ private:
+  friend class FramePool;
+  unsigned char* buf_ = nullptr;
+  std::uint32_t buf_size_ = 0;
+  std::uint32_t index_ = 0;
+  FramePool* pool_ = nullptr;
+  std::uint32_t out_ = 0;  // 1 while handed out; read and written by the frame's owner only
+};
+
+class FramePool {
+ public:
+  static constexpr std::uint32_t kDefaultBufferSize = 2048;
+  static constexpr std::uint32_t kDefaultHeadroom = 256;  // XDP_PACKET_HEADROOM
+
+  // Throws std::invalid_argument (count 0, headroom >= buffer_size, sizes that overflow),
+  // std::bad_alloc.
+  explicit FramePool(std::uint32_t count, std::uint32_t buffer_size = kDefaultBufferSize,
+                     std::uint32_t headroom = kDefaultHeadroom)
+      : count_(count),
+        buffer_size_(buffer_size),
+        headroom_(headroom),
+        free_(8, check(count, buffer_size, headroom)) {
+    buffers_ = detail::Region(static_cast<std::size_t>(count) * buffer_size, /*commit=*/true);
+    frames_ = std::make_unique<Frame[]>(count);
+    for (std::uint32_t i = 0; i < count; ++i) {
+      Frame& f = frames_[i];
+      f.buf_ = buffers_.data() + static_cast<std::size_t>(i) * buffer_size;
+      f.buf_size_ = buffer_size;
+      f.index_ = i;
+      f.pool_ = this;
+      const std::uint64_t word = i;
+      (void)free_.push<8>(&word, 0);  // cannot fail: the ring holds count values
+    }
+  }
+  FramePool(const FramePool&) = delete;
+  FramePool& operator=(const FramePool&) = delete;
+  FramePool(FramePool&&) = delete;
+  FramePool& operator=(FramePool&&) = delete;
+  ~FramePool() = default;
+
+  // A frame with data = buffer + headroom, len 0, the metadata zeroed; nullptr if every frame
+  // is out. Lock-free.
+  [[nodiscard]] Frame* alloc() noexcept {
+    std::uint64_t word = 0;
+    if (free_.pop<8>(&word) != Errc::ok)
+      return nullptr;
+    return take(word);
+  }
+
+  // Up to n frames into out[]; returns how many.
+  std::size_t alloc_bulk(Frame** out, std::size_t n) noexcept {
+    std::uint64_t words[kBulk];
+    std::size_t done = 0;
+    while (done < n) {
+      const std::size_t want = n - done < kBulk ? n - done : kBulk;
+      const std::size_t got = free_.pop_bulk<8>(words, want);
+      for (std::size_t i = 0; i < got; ++i)
+        out[done + i] = take(words[i]);
+      done += got;
+      if (got < want)
+        break;
+    }
+    return done;
+  }
+
+  // Takes a frame back. False (and nothing changes but bad_frees()) for nullptr, a frame of
+  // another pool, or a frame that is not out.
+  bool free(Frame* f) noexcept {
+    if (f == nullptr || f->pool_ != this || f->out_ == 0) {
+      // Relaxed: a statistic.
+      bad_frees_.fetch_add(1, std::memory_order_relaxed);
+      return false;
+    }
+    f->out_ = 0;
+    const std::uint64_t word = f->index_;
+    (void)free_.push<8>(&word, 0);  // cannot fail: at most count indices exist
+    return true;
+  }
+
+  [[nodiscard]] std::uint32_t count() const noexcept { return count_; }
+  [[nodiscard]] std::uint32_t buffer_size() const noexcept { return buffer_size_; }
+  [[nodiscard]] std::uint32_t headroom() const noexcept { return headroom_; }
+  // Frames out now (a snapshot while other threads allocate and free).
+  [[nodiscard]] std::uint32_t in_use() const noexcept { return count_ - free_.size(); }
+  [[nodiscard]] std::uint64_t bad_frees() const noexcept {
+    // Relaxed: a statistic.
+    return bad_frees_.load(std::memory_order_relaxed);
+  }
+
+ private:
+  static constexpr std::size_t kBulk = 32;
+
+  static std::uint32_t check(std::uint32_t count, std::uint32_t buffer_size,
+                             std::uint32_t headroom) {
+    if (count == 0)
+      throw std::invalid_argument("xmaps: FramePool count must be > 0");
+    if (headroom >= buffer_size)
+      throw std::invalid_argument("xmaps: FramePool headroom must be smaller than buffer_size");
+    if (static_cast<std::uint64_t>(count) * buffer_size >
+        std::numeric_limits<std::size_t>::max() / 2)
+      throw std::invalid_argument("xmaps: FramePool count * buffer_size is too large");
+    return count;
+  }
+
+  Frame* take(std::uint64_t word) noexcept {
+    Frame& f = frames_[static_cast<std::size_t>(word)];
+    f.data = f.buf_ + headroom_;
+    f.len = 0;
+    f.rx_queue = 0;
+    f.ifindex = 0;
+    f.ingress_cpu = -1;
+    f.stamp_ns = 0;
+    f.user = 0;
+    f.out_ = 1;
+    return &f;
+  }
+
+  const std::uint32_t count_;
+  const std::uint32_t buffer_size_;
+  const std::uint32_t headroom_;
+  detail::MpmcRing free_;
+  detail::Region buffers_;
+  std::unique_ptr<Frame[]> frames_;
+  std::atomic<std::uint64_t> bad_frees_{0};
+};
+
+inline bool Frame::recycle() noexcept {
+  return pool_ != nullptr && pool_->free(this);
+}
+
+}  // namespace xmaps
