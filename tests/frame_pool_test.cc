@@ -97,6 +97,24 @@ TEST(FramePool, AllocBulkStopsAtTheLastFrame) {
   EXPECT_EQ(pool.alloc_bulk(out.data(), 1), 0U);
 }
 
+TEST(FramePool, FreeBulkTakesBackItsOwnFramesAndRefusesTheRest) {
+  FramePool a(8);
+  FramePool b(2);
+  std::vector<Frame*> fs(8, nullptr);
+  ASSERT_EQ(a.alloc_bulk(fs.data(), 8), 8U);
+  Frame* foreign = b.alloc();
+  std::vector<Frame*> mixed = {fs[0], fs[1], foreign, fs[2], nullptr, fs[1]};
+  EXPECT_EQ(a.free_bulk(mixed.data(), mixed.size()), 3U);  // fs[1] twice: once refused
+  EXPECT_EQ(a.bad_frees(), 3U);
+  EXPECT_EQ(a.in_use(), 5U);
+  // recycle_frames() sends each run to its own pool.
+  std::vector<Frame*> rest = {fs[3], fs[4], foreign, fs[5], fs[6], fs[7]};
+  xmaps::recycle_frames(rest.data(), rest.size());
+  EXPECT_EQ(a.in_use(), 0U);
+  EXPECT_EQ(b.in_use(), 0U);
+  EXPECT_EQ(b.bad_frees(), 0U);
+}
+
 // Threads (more than cores) allocate, write a signature, hand frames to each other through the
 // pool and free them; no frame is ever held twice.
 TEST(FramePool, ConcurrentAllocFreeNeverHandsOutAFrameTwice) {

@@ -15,6 +15,7 @@
 #include <utility>
 
 #include "xmaps/cpu.h"
+#include "xmaps/detail/spinlock.h"
 #include "xmaps/rcu.h"
 #include "xmaps/redirect.h"
 
@@ -57,7 +58,10 @@ void worker_loop(detail::CpuMapEntry& e, const CpuMap::Sink& sink, std::uint32_t
   detail::WorkerCounters& wc = e.worker_counters.value;
   std::uint64_t words[CpuMap::kMaxBatch];
   Frame* passed[CpuMap::kMaxBatch];
+  Frame* done[CpuMap::kMaxBatch];  // to recycle, in one claim per pool
   const XdpProgram* const prog = e.program.get();
+  constexpr unsigned kIdlePolls = 1024;
+  unsigned idle_polls = 0;
   for (;;) {
     const std::size_t n = ring.pop_bulk<8>(words, batch);
     if (n == 0) {
@@ -68,6 +72,15 @@ void worker_loop(detail::CpuMapEntry& e, const CpuMap::Sink& sink, std::uint32_t
           break;
         continue;  // a push claimed before the stop is still being written
       }
+      // Under load the next bulk is usually a few microseconds away: poll for it a bounded
+      // while (kIdlePolls pauses, ~10-40 us) before paying a futex sleep and the producer's
+      // wake-up syscall. Idle longer than that, the worker sleeps.
+      if (idle_polls < kIdlePolls) {
+        ++idle_polls;
+        detail::spin_pause();
+        continue;
+      }
+      idle_polls = 0;
       // Seq_cst: the store of the Dekker pair (cpumap_entry.h): then the ring is re-read.
       e.sleeping.value.store(1, std::memory_order_seq_cst);
       // Seq_cst (stop): as above, read after the sleeping flag is up.
@@ -80,7 +93,13 @@ void worker_loop(detail::CpuMapEntry& e, const CpuMap::Sink& sink, std::uint32_t
       e.sleeping.value.store(0, std::memory_order_relaxed);
       continue;
     }
+    idle_polls = 0;
+    // The frames' metadata was last written on the ingress CPU: start every miss of the batch
+    // at once (with intent to write: recycling writes it), as the kernel prefetches its pages.
+    for (std::size_t i = 0; i < n; ++i)
+      __builtin_prefetch(reinterpret_cast<const void*>(static_cast<std::uintptr_t>(words[i])), 1);
     std::size_t npass = 0;
+    std::size_t ndone = 0;
     std::uint64_t dropped = 0;
     std::uint64_t redirected = 0;
     std::uint64_t errors = 0;
@@ -92,7 +111,7 @@ void worker_loop(detail::CpuMapEntry& e, const CpuMap::Sink& sink, std::uint32_t
         case XdpAction::pass: passed[npass++] = f; break;
         case XdpAction::drop:
           ++dropped;
-          (void)f->recycle();
+          done[ndone++] = f;
           break;
         case XdpAction::redirect:
           if (ctx.redirect(f)) {
@@ -103,14 +122,15 @@ void worker_loop(detail::CpuMapEntry& e, const CpuMap::Sink& sink, std::uint32_t
           break;
         default:  // XDP_ABORTED, XDP_TX, anything else: warned about and dropped by the kernel
           ++aborted;
-          (void)f->recycle();
+          done[ndone++] = f;
           break;
       }
     }
     if (npass != 0 && sink)
       sink(std::span<Frame* const>(passed, npass), static_cast<int>(e.key));
     for (std::size_t i = 0; i < npass; ++i)
-      (void)passed[i]->recycle();
+      done[ndone++] = passed[i];
+    recycle_frames(done, ndone);
     ctx.flush();  // this batch's redirects (the kernel flushes after the batch too)
     detail::bump(wc.processed, n);
     detail::bump(wc.passed, npass);

@@ -115,6 +115,9 @@ class FramePool {
     while (done < n) {
       const std::size_t want = n - done < kBulk ? n - done : kBulk;
       const std::size_t got = free_.pop_bulk<8>(words, want);
+      // Recycled frames were last written by the thread that freed them: overlap the misses.
+      for (std::size_t i = 0; i < got; ++i)
+        __builtin_prefetch(&frames_[static_cast<std::size_t>(words[i])], 1);
       for (std::size_t i = 0; i < got; ++i)
         out[done + i] = take(words[i]);
       done += got;
@@ -136,6 +139,31 @@ class FramePool {
     const std::uint64_t word = f->index_;
     (void)free_.push<8>(&word, 0);  // cannot fail: at most count indices exist
     return true;
+  }
+
+  // free() of n frames with one claim on the free list per kBulk; returns how many were taken
+  // back (the refused ones are counted in bad_frees(), as free()).
+  std::size_t free_bulk(Frame* const* frames, std::size_t n) noexcept {
+    std::uint64_t words[kBulk];
+    std::size_t taken = 0;
+    std::size_t k = 0;
+    for (std::size_t i = 0; i < n; ++i) {
+      Frame* const f = frames[i];
+      if (f == nullptr || f->pool_ != this || f->out_ == 0) {
+        // Relaxed: a statistic.
+        bad_frees_.fetch_add(1, std::memory_order_relaxed);
+        continue;
+      }
+      f->out_ = 0;
+      words[k++] = f->index_;
+      if (k == kBulk) {
+        taken += free_.push_bulk<8>(words, k, 0);  // all fit: at most count indices exist
+        k = 0;
+      }
+    }
+    if (k != 0)
+      taken += free_.push_bulk<8>(words, k, 0);
+    return taken;
   }
 
   [[nodiscard]] std::uint32_t count() const noexcept { return count_; }
@@ -187,6 +215,21 @@ class FramePool {
 
 inline bool Frame::recycle() noexcept {
   return pool_ != nullptr && pool_->free(this);
+}
+
+// Frames back to their pools, each run of frames from one pool in one free_bulk(). Frames not
+// from a pool are skipped.
+inline void recycle_frames(Frame* const* frames, std::size_t n) noexcept {
+  std::size_t i = 0;
+  while (i < n) {
+    FramePool* const pool = frames[i]->pool();
+    std::size_t j = i + 1;
+    while (j < n && frames[j]->pool() == pool)
+      ++j;
+    if (pool != nullptr)
+      (void)pool->free_bulk(frames + i, j - i);
+    i = j;
+  }
 }
 
 }  // namespace xmaps

@@ -181,8 +181,12 @@ class RedirectContext {
     const std::size_t n = b.count;
     b.count = 0;
     const std::size_t in = e.ring->push_bulk<8>(b.frames, n, 0);
-    for (std::size_t i = in; i < n; ++i)
-      (void)reinterpret_cast<Frame*>(static_cast<std::uintptr_t>(b.frames[i]))->recycle();
+    if (in != n) {
+      Frame* dropped[CpuMap::kMaxBulk];
+      for (std::size_t i = in; i < n; ++i)
+        dropped[i - in] = reinterpret_cast<Frame*>(static_cast<std::uintptr_t>(b.frames[i]));
+      recycle_frames(dropped, n - in);
+    }
     const int cpu = current_cpu();
     detail::IngressCounters& c =
         e.ingress[static_cast<std::size_t>(cpu < e.ingress_cpus ? cpu : 0)].value;
