@@ -26,8 +26,10 @@
 #include <chrono>
 #include <cstdint>
 #include <cstring>
+#include <exception>
 #include <memory>
 #include <string>
+#include <thread>
 #include <xmaps/cpu.h>
 #include <xmaps/cpumap.h>
 #include <xmaps/frame_pool.h>
@@ -35,6 +37,7 @@
 
 #include <benchmark/benchmark.h>
 
+#include "support/kernel_cpumap.h"
 #include "support/pin.h"
 
 namespace {
@@ -149,7 +152,49 @@ void bm_redirect(benchmark::State& state, Ingress ingress, Remote remote) {
   benchmark::DoNotOptimize(remote_sum);
 }
 
+// The kernel's CPUMAP in the anchor's conditions (support/kernel_cpumap.h): a live-frames test
+// run from CPU 0, 64-byte frames, batches of 64, the entry of CPU 1 counting then dropping.
+// One iteration = one BPF_PROG_TEST_RUN of kKernelRepeat frames.
+constexpr std::uint32_t kKernelRepeat = 1U << 14;
+
+void bm_kernel_redirect(benchmark::State& state) {
+  const auto qsize = static_cast<std::uint32_t>(state.range(0));
+  const xmaps_bench::PinToCpu pin(0);
+  std::unique_ptr<xmaps_bench::KernelCpumap> k;
+  try {
+    k = std::make_unique<xmaps_bench::KernelCpumap>(kRemoteCpu, qsize);
+  } catch (const std::exception& e) {
+    state.SkipWithError(e.what());
+    for (auto _ : state) {
+    }
+    return;
+  }
+  const std::uint64_t before = k->delivered();
+  const auto t0 = std::chrono::steady_clock::now();
+  for (auto _ : state)
+    k->run(kKernelRepeat, kBatch);
+  const double seconds =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  const std::uint64_t during = k->delivered() - before;
+  std::this_thread::sleep_for(std::chrono::milliseconds(20));  // let the kthread drain
+  const std::uint64_t total = k->delivered() - before;
+  const auto handed = static_cast<double>(state.iterations()) * kKernelRepeat;
+  state.SetItemsProcessed(static_cast<std::int64_t>(handed));
+  state.counters["ingress_ns"] = seconds * 1e9 / handed;
+  state.counters["delivered_Mpps"] = static_cast<double>(during) / seconds / 1e6;
+  state.counters["enqueue_drop_pct"] = 100.0 * (handed - static_cast<double>(total)) / handed;
+  state.SetLabel("kernel CPUMAP, live frames, 64B, batch 64, CPU 0 -> CPU 1, qsize " +
+                 std::to_string(qsize) + ", bulk 8 (fixed)");
+}
+
 void register_all() {
+  benchmark::RegisterBenchmark("BM_KernelRedirect/no_touch/count_drop", bm_kernel_redirect)
+      ->ArgNames({"qsize"})
+      ->Args({64})
+      ->Args({192})
+      ->Args({2048})
+      ->UseRealTime()
+      ->Unit(benchmark::kNanosecond);
   const std::pair<Ingress, const char*> ingresses[] = {{Ingress::no_touch, "no_touch"},
                                                        {Ingress::touch, "touch"}};
   const std::pair<Remote, const char*> remotes[] = {

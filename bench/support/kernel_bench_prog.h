@@ -41,15 +41,17 @@ inline int make_map(std::uint32_t type, std::uint32_t key_size, std::uint32_t va
   return fd;
 }
 
-// BPF_PROG_LOAD of a SCHED_CLS program; returns the fd. On failure loads again with the
-// verifier's log, for the exception's message.
-inline int load_sched_cls(const std::vector<bpf_insn>& insns, const char* name) {
+// BPF_PROG_LOAD of a program of `type` (and `attach`, the expected attach type); returns the
+// fd. On failure loads again with the verifier's log, for the exception's message.
+inline int load_prog(std::uint32_t type, std::uint32_t attach, const std::vector<bpf_insn>& insns,
+                     const char* name) {
   static constexpr char kLicense[] = "GPL";
   std::vector<char> log(std::size_t{1} << 20);
   for (const std::uint32_t level : {0U, 1U}) {
     union bpf_attr attr;
     std::memset(&attr, 0, sizeof(attr));
-    attr.prog_type = BPF_PROG_TYPE_SCHED_CLS;
+    attr.prog_type = type;
+    attr.expected_attach_type = attach;
     attr.insn_cnt = static_cast<std::uint32_t>(insns.size());
     attr.insns = xmaps::testing::to_user(insns.data());
     attr.license = xmaps::testing::to_user(kLicense);
@@ -73,6 +75,11 @@ inline int load_sched_cls(const std::vector<bpf_insn>& insns, const char* name) 
     }
   }
   return -1;
+}
+
+// BPF_PROG_LOAD of a SCHED_CLS program (the benchmarks' map drivers).
+inline int load_sched_cls(const std::vector<bpf_insn>& insns, const char* name) {
+  return load_prog(BPF_PROG_TYPE_SCHED_CLS, 0, insns, name);
 }
 
 // Runs the program `repeat` times on the calling CPU over a zeroed 64-byte frame; returns the

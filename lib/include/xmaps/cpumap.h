@@ -84,7 +84,7 @@ struct CpuMapStats {
   std::uint64_t redirected = 0;       // XDP_REDIRECT, handed on
   std::uint64_t redirect_errors = 0;  // XDP_REDIRECT without a valid redirect_map() target
   std::uint64_t aborted = 0;          // XDP_ABORTED, XDP_TX, unknown actions
-  std::uint64_t sleeps = 0;           // times the worker went to sleep on an empty ring
+  std::uint64_t sleeps = 0;  // times the worker slept on an empty ring: its wake-ups (+1 asleep)
 
   CpuMapStats& operator+=(const CpuMapStats& o) noexcept;
 };
