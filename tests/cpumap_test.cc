@@ -424,6 +424,29 @@ TEST(CpuMap, ReplacingAnEntryDrainsTheOldRingFirst) {
   EXPECT_EQ(map.stats(0).processed, 210U);
 }
 
+TEST(CpuMap, AFrameOfNoPoolTravelsAndIsLeftToItsOwner) {
+  std::atomic<int> seen{0};
+  Frame own;
+  unsigned char bytes[64] = {7};
+  own.data = bytes;
+  own.len = 64;
+  CpuMap::Options o;
+  o.sink = [&](std::span<Frame* const> frames, int) {
+    for (Frame* f : frames)
+      seen.fetch_add(f == &own && f->data[0] == 7 ? 1 : 100);
+  };
+  CpuMap map(1, o);
+  ASSERT_EQ(map.update(0, 8), Errc::ok);
+  {
+    RedirectContext ctx;
+    ASSERT_EQ(xmaps::redirect_map(map, 0, 0), XdpAction::redirect);
+    ASSERT_TRUE(ctx.redirect(&own));
+    ctx.flush();
+  }
+  ASSERT_TRUE(eventually([&] { return map.stats(0).passed == 1; }));
+  EXPECT_EQ(seen.load(), 1);
+}
+
 TEST(CpuMap, DestroyingTheMapDrainsEveryRing) {
   FramePool pool(512);  // first: frames must outlive the map that holds them
   std::atomic<int> sunk{0};

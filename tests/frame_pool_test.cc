@@ -115,6 +115,33 @@ TEST(FramePool, FreeBulkTakesBackItsOwnFramesAndRefusesTheRest) {
   EXPECT_EQ(b.bad_frees(), 0U);
 }
 
+TEST(FramePool, IdsNameLivePoolsAndFramesTravelAsWords) {
+  FramePool a(4);
+  FramePool b(4);
+  EXPECT_NE(a.id(), b.id());
+  EXPECT_EQ(FramePool::from_id(a.id()), &a);
+  EXPECT_EQ(FramePool::from_id(b.id()), &b);
+  EXPECT_EQ(FramePool::from_id(xmaps::detail::kMaxFramePools), nullptr);
+  Frame* f = b.alloc();
+  const std::uint64_t w = xmaps::detail::frame_word(f);
+  EXPECT_EQ(xmaps::detail::word_frame(w), f);
+  Frame loose;
+  EXPECT_EQ(xmaps::detail::word_frame(xmaps::detail::frame_word(&loose)), &loose);
+  const std::uint64_t words[] = {w, xmaps::detail::frame_word(&loose)};
+  xmaps::detail::recycle_words(words, 2);  // b's frame goes back; the loose one is skipped
+  EXPECT_EQ(b.in_use(), 0U);
+  EXPECT_EQ(b.frame_at(4), nullptr);
+  const std::uint32_t bad[] = {0, 99};  // frame 0 is not out; 99 is out of range
+  EXPECT_EQ(b.free_indices(bad, 2), 0U);
+  EXPECT_EQ(b.bad_frees(), 2U);
+  std::uint32_t id_of_gone = 0;
+  {
+    FramePool c(1);
+    id_of_gone = c.id();
+  }
+  EXPECT_EQ(FramePool::from_id(id_of_gone), nullptr);
+}
+
 // Threads (more than cores) allocate, write a signature, hand frames to each other through the
 // pool and free them; no frame is ever held twice.
 TEST(FramePool, ConcurrentAllocFreeNeverHandsOutAFrameTwice) {

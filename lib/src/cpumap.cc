@@ -58,7 +58,7 @@ void worker_loop(detail::CpuMapEntry& e, const CpuMap::Sink& sink, std::uint32_t
   detail::WorkerCounters& wc = e.worker_counters.value;
   std::uint64_t words[CpuMap::kMaxBatch];
   Frame* passed[CpuMap::kMaxBatch];
-  Frame* done[CpuMap::kMaxBatch];  // to recycle, in one claim per pool
+  std::uint64_t done[CpuMap::kMaxBatch];  // words of the frames to recycle
   const XdpProgram* const prog = e.program.get();
   constexpr unsigned kIdlePolls = 1024;
   unsigned idle_polls = 0;
@@ -94,10 +94,21 @@ void worker_loop(detail::CpuMapEntry& e, const CpuMap::Sink& sink, std::uint32_t
       continue;
     }
     idle_polls = 0;
-    // The frames' metadata was last written on the ingress CPU: start every miss of the batch
-    // at once (with intent to write: recycling writes it), as the kernel prefetches its pages.
-    for (std::size_t i = 0; i < n; ++i)
-      __builtin_prefetch(reinterpret_cast<const void*>(static_cast<std::uintptr_t>(words[i])), 1);
+    // No second program and no sink: the frames are recycled by (pool, index), unread, so
+    // their metadata stays in the ingress CPU's cache for its next alloc.
+    if (prog == nullptr && !sink) {
+      detail::recycle_words(words, n);
+      detail::bump(wc.processed, n);
+      detail::bump(wc.passed, n);
+      continue;
+    }
+    Frame* frames[CpuMap::kMaxBatch];
+    for (std::size_t i = 0; i < n; ++i) {
+      frames[i] = detail::word_frame(words[i]);
+      // The metadata was last written on the ingress CPU: start every miss of the batch at
+      // once, as the kernel prefetches its pages.
+      __builtin_prefetch(frames[i], 0);
+    }
     std::size_t npass = 0;
     std::size_t ndone = 0;
     std::uint64_t dropped = 0;
@@ -105,13 +116,16 @@ void worker_loop(detail::CpuMapEntry& e, const CpuMap::Sink& sink, std::uint32_t
     std::uint64_t errors = 0;
     std::uint64_t aborted = 0;
     for (std::size_t i = 0; i < n; ++i) {
-      Frame* const f = reinterpret_cast<Frame*>(static_cast<std::uintptr_t>(words[i]));
+      Frame* const f = frames[i];
       const XdpAction act = prog != nullptr ? prog->run(*f) : XdpAction::pass;
       switch (act) {
-        case XdpAction::pass: passed[npass++] = f; break;
+        case XdpAction::pass:
+          passed[npass++] = f;
+          done[ndone++] = words[i];
+          break;
         case XdpAction::drop:
           ++dropped;
-          done[ndone++] = f;
+          done[ndone++] = words[i];
           break;
         case XdpAction::redirect:
           if (ctx.redirect(f)) {
@@ -122,15 +136,13 @@ void worker_loop(detail::CpuMapEntry& e, const CpuMap::Sink& sink, std::uint32_t
           break;
         default:  // XDP_ABORTED, XDP_TX, anything else: warned about and dropped by the kernel
           ++aborted;
-          done[ndone++] = f;
+          done[ndone++] = words[i];
           break;
       }
     }
     if (npass != 0 && sink)
       sink(std::span<Frame* const>(passed, npass), static_cast<int>(e.key));
-    for (std::size_t i = 0; i < npass; ++i)
-      done[ndone++] = passed[i];
-    recycle_frames(done, ndone);
+    detail::recycle_words(done, ndone);  // after the sink: it may read the passed frames
     ctx.flush();  // this batch's redirects (the kernel flushes after the batch too)
     detail::bump(wc.processed, n);
     detail::bump(wc.passed, npass);

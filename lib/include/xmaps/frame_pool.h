@@ -65,8 +65,17 @@ struct Frame {
   std::uint32_t buf_size_ = 0;
   std::uint32_t index_ = 0;
   FramePool* pool_ = nullptr;
-  std::uint32_t out_ = 0;  // 1 while handed out; read and written by the frame's owner only
 };
+
+namespace detail {
+// Every live FramePool by id, so a frame can travel through a ring as (pool id, index) and be
+// recycled without its metadata being read (on the CPU that did not write it last).
+inline constexpr std::uint32_t kMaxFramePools = 4096;
+inline std::atomic<FramePool*>* frame_pools() noexcept {
+  static std::atomic<FramePool*> pools[kMaxFramePools];  // constant-initialised to nullptr
+  return pools;
+}
+}  // namespace detail
 
 class FramePool {
  public:
@@ -83,6 +92,7 @@ class FramePool {
         free_(8, check(count, buffer_size, headroom)) {
     buffers_ = detail::Region(static_cast<std::size_t>(count) * buffer_size, /*commit=*/true);
     frames_ = std::make_unique<Frame[]>(count);
+    out_ = std::make_unique<std::atomic<std::uint8_t>[]>(count);  // value-initialised: 0
     for (std::uint32_t i = 0; i < count; ++i) {
       Frame& f = frames_[i];
       f.buf_ = buffers_.data() + static_cast<std::size_t>(i) * buffer_size;
@@ -92,12 +102,28 @@ class FramePool {
       const std::uint64_t word = i;
       (void)free_.push<8>(&word, 0);  // cannot fail: the ring holds count values
     }
+    id_ = register_pool(this);
   }
   FramePool(const FramePool&) = delete;
   FramePool& operator=(const FramePool&) = delete;
   FramePool(FramePool&&) = delete;
   FramePool& operator=(FramePool&&) = delete;
-  ~FramePool() = default;
+  ~FramePool() {
+    // Release: pairs with register_pool()'s acquire CAS by a later pool taking the id.
+    detail::frame_pools()[id_].store(nullptr, std::memory_order_release);
+  }
+
+  // The pool's id (0 .. kMaxFramePools - 1, unique among live pools) and the pool of an id.
+  [[nodiscard]] std::uint32_t id() const noexcept { return id_; }
+  [[nodiscard]] static FramePool* from_id(std::uint32_t id) noexcept {
+    // Acquire: pairs with the registering CAS: the pool is constructed.
+    return id < detail::kMaxFramePools ? detail::frame_pools()[id].load(std::memory_order_acquire)
+                                       : nullptr;
+  }
+  // Frame `index` (nullptr out of range); whether it is out is not checked.
+  [[nodiscard]] Frame* frame_at(std::uint32_t index) const noexcept {
+    return index < count_ ? &frames_[index] : nullptr;
+  }
 
   // A frame with data = buffer + headroom, len 0, the metadata zeroed; nullptr if every frame
   // is out. Lock-free.
@@ -130,32 +156,29 @@ class FramePool {
   // Takes a frame back. False (and nothing changes but bad_frees()) for nullptr, a frame of
   // another pool, or a frame that is not out.
   bool free(Frame* f) noexcept {
-    if (f == nullptr || f->pool_ != this || f->out_ == 0) {
+    if (f == nullptr || f->pool_ != this || !give_back(f->index_)) {
       // Relaxed: a statistic.
       bad_frees_.fetch_add(1, std::memory_order_relaxed);
       return false;
     }
-    f->out_ = 0;
     const std::uint64_t word = f->index_;
     (void)free_.push<8>(&word, 0);  // cannot fail: at most count indices exist
     return true;
   }
 
-  // free() of n frames with one claim on the free list per kBulk; returns how many were taken
-  // back (the refused ones are counted in bad_frees(), as free()).
-  std::size_t free_bulk(Frame* const* frames, std::size_t n) noexcept {
+  // free() of frames by index (the frames themselves are not read); returns how many were
+  // taken back (an index out of range or of a frame that is not out is refused and counted).
+  std::size_t free_indices(const std::uint32_t* indices, std::size_t n) noexcept {
     std::uint64_t words[kBulk];
     std::size_t taken = 0;
     std::size_t k = 0;
     for (std::size_t i = 0; i < n; ++i) {
-      Frame* const f = frames[i];
-      if (f == nullptr || f->pool_ != this || f->out_ == 0) {
+      if (!give_back(indices[i])) {
         // Relaxed: a statistic.
         bad_frees_.fetch_add(1, std::memory_order_relaxed);
         continue;
       }
-      f->out_ = 0;
-      words[k++] = f->index_;
+      words[k++] = indices[i];
       if (k == kBulk) {
         taken += free_.push_bulk<8>(words, k, 0);  // all fit: at most count indices exist
         k = 0;
@@ -163,6 +186,30 @@ class FramePool {
     }
     if (k != 0)
       taken += free_.push_bulk<8>(words, k, 0);
+    return taken;
+  }
+
+  // free() of n frames with one claim on the free list per kBulk; returns how many were taken
+  // back (the refused ones are counted in bad_frees(), as free()).
+  std::size_t free_bulk(Frame* const* frames, std::size_t n) noexcept {
+    std::uint32_t indices[kBulk];
+    std::size_t taken = 0;
+    std::size_t k = 0;
+    for (std::size_t i = 0; i < n; ++i) {
+      Frame* const f = frames[i];
+      if (f == nullptr || f->pool_ != this) {
+        // Relaxed: a statistic.
+        bad_frees_.fetch_add(1, std::memory_order_relaxed);
+        continue;
+      }
+      indices[k++] = f->index_;
+      if (k == kBulk) {
+        taken += free_indices(indices, k);
+        k = 0;
+      }
+    }
+    if (k != 0)
+      taken += free_indices(indices, k);
     return taken;
   }
 
@@ -200,8 +247,33 @@ class FramePool {
     f.ingress_cpu = -1;
     f.stamp_ns = 0;
     f.user = 0;
-    f.out_ = 1;
+    // Relaxed: the flag belongs to the frame's owner (this thread now); ownership itself
+    // moves with the free list's and the rings' release/acquire.
+    out_[static_cast<std::size_t>(word)].store(1, std::memory_order_relaxed);
     return &f;
+  }
+
+  // Marks frame `index` free; false if it is out of range or not out.
+  bool give_back(std::uint32_t index) noexcept {
+    if (index >= count_)
+      return false;
+    // Relaxed (both): as in take().
+    if (out_[index].load(std::memory_order_relaxed) == 0)
+      return false;
+    out_[index].store(0, std::memory_order_relaxed);
+    return true;
+  }
+
+  static std::uint32_t register_pool(FramePool* pool) {
+    for (std::uint32_t i = 0; i < detail::kMaxFramePools; ++i) {
+      FramePool* expected = nullptr;
+      // Acq_rel: release publishes the constructed pool to from_id(); acquire orders us after
+      // the previous holder's release of the id.
+      if (detail::frame_pools()[i].compare_exchange_strong(
+              expected, pool, std::memory_order_acq_rel, std::memory_order_relaxed))
+        return i;
+    }
+    throw std::length_error("xmaps: more than 4096 FramePools alive at once");
   }
 
   const std::uint32_t count_;
@@ -210,12 +282,47 @@ class FramePool {
   detail::MpmcRing free_;
   detail::Region buffers_;
   std::unique_ptr<Frame[]> frames_;
+  std::unique_ptr<std::atomic<std::uint8_t>[]> out_;  // [count]: 1 while the frame is out
+  std::uint32_t id_ = 0;
   std::atomic<std::uint64_t> bad_frees_{0};
 };
 
 inline bool Frame::recycle() noexcept {
   return pool_ != nullptr && pool_->free(this);
 }
+
+namespace detail {
+// A frame as a ring carries it: (pool id << 32) | index for a pool's frame, so the receiver
+// can recycle it without reading it; the address with bit 63 set for a frame of no pool.
+inline constexpr std::uint64_t kRawFrameBit = 1ULL << 63;
+inline std::uint64_t frame_word(const Frame* f) noexcept {
+  if (const FramePool* pool = f->pool())
+    return static_cast<std::uint64_t>(pool->id()) << 32 | f->index();
+  return kRawFrameBit | reinterpret_cast<std::uintptr_t>(f);
+}
+inline Frame* word_frame(std::uint64_t w) noexcept {
+  if ((w & kRawFrameBit) != 0)
+    return reinterpret_cast<Frame*>(static_cast<std::uintptr_t>(w & ~kRawFrameBit));
+  return FramePool::from_id(static_cast<std::uint32_t>(w >> 32))
+      ->frame_at(static_cast<std::uint32_t>(w));
+}
+// Recycles frames given as words: each run from one pool in one free_indices().
+inline void recycle_words(const std::uint64_t* words, std::size_t n) noexcept {
+  std::uint32_t indices[64];
+  std::size_t i = 0;
+  while (i < n) {
+    if ((words[i] & kRawFrameBit) != 0) {
+      ++i;  // no pool to go back to
+      continue;
+    }
+    const std::uint64_t pool_id = words[i] >> 32;
+    std::size_t k = 0;
+    while (i < n && k < 64 && (words[i] & kRawFrameBit) == 0 && words[i] >> 32 == pool_id)
+      indices[k++] = static_cast<std::uint32_t>(words[i++]);
+    (void)FramePool::from_id(static_cast<std::uint32_t>(pool_id))->free_indices(indices, k);
+  }
+}
+}  // namespace detail
 
 // Frames back to their pools, each run of frames from one pool in one free_bulk(). Frames not
 // from a pool are skipped.

@@ -111,7 +111,7 @@ class RedirectContext {
       }
       b.entry = e;
     }
-    b.frames[b.count++] = reinterpret_cast<std::uintptr_t>(f);
+    b.frames[b.count++] = detail::frame_word(f);
     ++stats_.redirected;
     if (b.count == e->bulk)
       push(b);
@@ -165,7 +165,7 @@ class RedirectContext {
   struct Bulk {
     detail::CpuMapEntry* entry = nullptr;
     std::uint32_t count = 0;
-    std::uint64_t frames[CpuMap::kMaxBulk];
+    std::uint64_t frames[CpuMap::kMaxBulk];  // detail::frame_word()s
   };
 
   void enter() noexcept {
@@ -181,12 +181,8 @@ class RedirectContext {
     const std::size_t n = b.count;
     b.count = 0;
     const std::size_t in = e.ring->push_bulk<8>(b.frames, n, 0);
-    if (in != n) {
-      Frame* dropped[CpuMap::kMaxBulk];
-      for (std::size_t i = in; i < n; ++i)
-        dropped[i - in] = reinterpret_cast<Frame*>(static_cast<std::uintptr_t>(b.frames[i]));
-      recycle_frames(dropped, n - in);
-    }
+    if (in != n)
+      detail::recycle_words(b.frames + in, n - in);
     const int cpu = current_cpu();
     detail::IngressCounters& c =
         e.ingress[static_cast<std::size_t>(cpu < e.ingress_cpus ? cpu : 0)].value;
