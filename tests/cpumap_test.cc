@@ -281,6 +281,25 @@ TEST(CpuMap, RedirectWithoutATargetIsAnErrorAndRecyclesTheFrame) {
   ctx.flush();
 }
 
+TEST(CpuMap, AFrameCannotBeRedirectedTwiceOrFreedOnceHandedOver) {
+  FramePool pool(4);  // first: frames must outlive the map that holds them
+  CpuMap map(1);
+  ASSERT_EQ(map.update(0, 64), Errc::ok);
+  RedirectContext ctx;
+  Frame* f = pool.alloc();
+  ASSERT_EQ(xmaps::redirect_map(map, 0, 0), XdpAction::redirect);
+  ASSERT_TRUE(ctx.redirect(f));
+  EXPECT_FALSE(f->recycle());  // the engine's now
+  ASSERT_EQ(xmaps::redirect_map(map, 0, 0), XdpAction::redirect);
+  EXPECT_FALSE(ctx.redirect(f));  // not the caller's to send again
+  EXPECT_EQ(ctx.stats().redirect_errors, 1U);
+  EXPECT_EQ(ctx.stats().redirected, 1U);
+  ctx.flush();
+  ASSERT_TRUE(eventually([&] { return map.stats(0).processed == 1; }));
+  ASSERT_TRUE(eventually([&] { return pool.in_use() == 0; }));
+  EXPECT_EQ(pool.bad_frees(), 1U);
+}
+
 TEST(CpuMap, RunCarriesOutTheFirstProgramsVerdict) {
   FramePool pool(16);  // first: frames must outlive the map that holds them
   CpuMap map(1);

@@ -127,13 +127,16 @@ TEST(FramePool, IdsNameLivePoolsAndFramesTravelAsWords) {
   EXPECT_EQ(xmaps::detail::word_frame(w), f);
   Frame loose;
   EXPECT_EQ(xmaps::detail::word_frame(xmaps::detail::frame_word(&loose)), &loose);
+  ASSERT_TRUE(b.hand_to_engine(f->index()));
+  EXPECT_FALSE(b.hand_to_engine(f->index()));  // handed over already
+  EXPECT_FALSE(b.free(f));                     // the engine's now, not the caller's
   const std::uint64_t words[] = {w, xmaps::detail::frame_word(&loose)};
   xmaps::detail::recycle_words(words, 2);  // b's frame goes back; the loose one is skipped
   EXPECT_EQ(b.in_use(), 0U);
   EXPECT_EQ(b.frame_at(4), nullptr);
   const std::uint32_t bad[] = {0, 99};  // frame 0 is not out; 99 is out of range
   EXPECT_EQ(b.free_indices(bad, 2), 0U);
-  EXPECT_EQ(b.bad_frees(), 2U);
+  EXPECT_EQ(b.bad_frees(), 3U);  // with the refused free() above
   std::uint32_t id_of_gone = 0;
   {
     FramePool c(1);

@@ -15,9 +15,11 @@
 //   f->recycle();                                 // (or pool.free(f))
 //
 // Ownership: a frame has one owner at a time (the thread that allocated it, then whoever it
-// was handed to through a ring). free() of a frame that is not out (a double free) or of a
-// frame from another pool is refused (returns false, counted in bad_frees()) instead of
-// corrupting the pool; in_use() tells how many frames are out.
+// was handed to). free() of a frame that is not out (a double free, or a frame already handed
+// to the redirect engine) or of a frame from another pool is refused (returns false, counted
+// in bad_frees()) instead of corrupting the pool; in_use() tells how many frames are out or
+// in the engine. Frames travel through the engine's rings as (pool id, index) words, so the
+// CPU that recycles a frame need not read it; a pool has an id (at most 4096 pools at once).
 #pragma once
 
 #include <atomic>
@@ -213,6 +215,27 @@ class FramePool {
     return taken;
   }
 
+  // For the redirect engine (xmaps/redirect.h). A frame handed to the engine stops being "out"
+  // (free() of it is refused from then on) and the engine gives it back by index, unread and
+  // unchecked: the ownership flag is then only ever written by the thread that allocated the
+  // frame and handed it over, never by the worker that recycles it.
+  // False (nothing changes) if frame `index` is not out: handed over already, or free.
+  [[nodiscard]] bool hand_to_engine(std::uint32_t index) noexcept { return give_back(index); }
+  // Frames the engine took with hand_to_engine(), back into the free list.
+  void take_back_from_engine(const std::uint32_t* indices, std::size_t n) noexcept {
+    std::uint64_t words[kBulk];
+    std::size_t k = 0;
+    for (std::size_t i = 0; i < n; ++i) {
+      words[k++] = indices[i];
+      if (k == kBulk) {
+        (void)free_.push_bulk<8>(words, k, 0);  // all fit: at most count indices exist
+        k = 0;
+      }
+    }
+    if (k != 0)
+      (void)free_.push_bulk<8>(words, k, 0);
+  }
+
   [[nodiscard]] std::uint32_t count() const noexcept { return count_; }
   [[nodiscard]] std::uint32_t buffer_size() const noexcept { return buffer_size_; }
   [[nodiscard]] std::uint32_t headroom() const noexcept { return headroom_; }
@@ -306,7 +329,8 @@ inline Frame* word_frame(std::uint64_t w) noexcept {
   return FramePool::from_id(static_cast<std::uint32_t>(w >> 32))
       ->frame_at(static_cast<std::uint32_t>(w));
 }
-// Recycles frames given as words: each run from one pool in one free_indices().
+// Recycles frames the engine holds, given as words (each run from one pool in one
+// take_back_from_engine()); frames of no pool are left to their owner.
 inline void recycle_words(const std::uint64_t* words, std::size_t n) noexcept {
   std::uint32_t indices[64];
   std::size_t i = 0;
@@ -319,7 +343,7 @@ inline void recycle_words(const std::uint64_t* words, std::size_t n) noexcept {
     std::size_t k = 0;
     while (i < n && k < 64 && (words[i] & kRawFrameBit) == 0 && words[i] >> 32 == pool_id)
       indices[k++] = static_cast<std::uint32_t>(words[i++]);
-    (void)FramePool::from_id(static_cast<std::uint32_t>(pool_id))->free_indices(indices, k);
+    FramePool::from_id(static_cast<std::uint32_t>(pool_id))->take_back_from_engine(indices, k);
   }
 }
 }  // namespace detail

@@ -69,6 +69,9 @@ class RedirectContext {
   RedirectContext() noexcept : previous_(detail::current_redirect_context()) {
     detail::current_redirect_context() = this;
   }
+  // A CPUMAP worker's context: the frames it redirects are the engine's already.
+  struct EngineOwned {};
+  explicit RedirectContext(EngineOwned) noexcept : RedirectContext() { engine_owned_ = true; }
   ~RedirectContext() {
     flush();
     detail::current_redirect_context() = previous_;
@@ -93,13 +96,24 @@ class RedirectContext {
 
   // xdp_do_redirect(): after a program returned XDP_REDIRECT, queue `f` for the target its
   // redirect_map() chose. False (the frame recycled, a redirect error counted) if it chose
-  // none, or chose a missing entry.
+  // none, or chose a missing entry; false (a redirect error, the frame left alone) for a pool
+  // frame that is not out (handed over before, or free).
   bool redirect(Frame* f) noexcept {
     detail::CpuMapEntry* const e = pending_;
     pending_ = nullptr;
     if (e == nullptr) {
       ++stats_.redirect_errors;
-      (void)f->recycle();
+      if (engine_owned_) {
+        const std::uint64_t w = detail::frame_word(f);
+        detail::recycle_words(&w, 1);
+      } else {
+        (void)f->recycle();
+      }
+      return false;
+    }
+    if (FramePool* const pool = f->pool();
+        !engine_owned_ && pool != nullptr && !pool->hand_to_engine(f->index())) {
+      ++stats_.redirect_errors;  // not out: already handed over (or freed); not ours to send
       return false;
     }
     Bulk& b = bulks_[e->key & (kSlots - 1)];
@@ -196,6 +210,7 @@ class RedirectContext {
   }
 
   RedirectContext* previous_;
+  bool engine_owned_ = false;
   detail::CpuMapEntry* pending_ = nullptr;
   bool in_section_ = false;
   std::uint32_t active_count_ = 0;
