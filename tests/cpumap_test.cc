@@ -517,6 +517,28 @@ TEST(CpuMap, AnIdleWorkerSleepsAndIsWokenByAFlush) {
   EXPECT_EQ(map.stats(0).sleeps, idle);
 }
 
+TEST(CpuMap, WorkerInitRunsOnTheNewPinnedWorkerBeforeItsRingExists) {
+  const int target = xmaps::possible_cpus() > 1 ? 1 : 0;
+  std::atomic<int> init_cpu{-1};
+  std::atomic<int> init_os_cpu{-1};
+  std::atomic<bool> init_thread_differs{false};
+  const auto control = std::this_thread::get_id();
+  CpuMap::Options o;
+  o.worker_init = [&](int cpu) {
+    init_cpu.store(cpu);
+    init_os_cpu.store(::sched_getcpu());
+    init_thread_differs.store(std::this_thread::get_id() != control);
+  };
+  CpuMap map(2, o);
+  ASSERT_EQ(map.update(static_cast<std::uint32_t>(target), 64), Errc::ok);
+  // update() returns once the ring exists, which the worker makes after worker_init.
+  EXPECT_EQ(init_cpu.load(), target);
+  EXPECT_TRUE(init_thread_differs.load());
+  if (map.worker_pinned(static_cast<std::uint32_t>(target))) {
+    EXPECT_EQ(init_os_cpu.load(), target);  // pinned before the hook runs
+  }
+}
+
 TEST(CpuMap, TotalsAddUpEveryKey) {
   FramePool pool(64);  // first: frames must outlive the map that holds them
   CpuMap map(2);
