@@ -514,9 +514,9 @@ TEST_P(KernelAccess, EveryCommandMatchesKernel) {
 
 std::vector<AccessCase> access_cases() {
   std::vector<AccessCase> out;
-  for (const MapType t :
-       {MapType::hash, MapType::percpu_hash, MapType::array, MapType::percpu_array,
-        MapType::lru_hash, MapType::lru_percpu_hash, MapType::queue, MapType::stack}) {
+  for (const MapType t : {MapType::hash, MapType::percpu_hash, MapType::array,
+                          MapType::percpu_array, MapType::lru_hash, MapType::lru_percpu_hash,
+                          MapType::queue, MapType::stack, MapType::cpumap}) {
     for (const std::uint32_t a :
          {map_flag::kRdonly, map_flag::kWronly, map_flag::kRdonlyProg, map_flag::kWronlyProg,
           map_flag::kRdonly | map_flag::kWronlyProg}) {

@@ -15,12 +15,14 @@
 #include <ostream>
 #include <set>
 #include <string>
+#include <tuple>
 #include <utility>
 #include <vector>
 
 #include <gtest/gtest.h>
 
 #include "xmaps/cpu.h"
+#include "xmaps/cpumap.h"
 #include "xmaps/errc.h"
 
 namespace xmaps {
@@ -1440,6 +1442,50 @@ TEST(MapQueueStack, CommandsMapToPushPopPeekWithNullKeys) {
   EXPECT_EQ(q->lookup_elem(nullptr), nullptr);
   EXPECT_EQ(q->update_elem(nullptr, &a, 0), Errc::invalid);
   EXPECT_EQ(q->delete_elem(nullptr), Errc::invalid);
+}
+
+TEST(MapCpumap, CreateChecksAndCommandsAreTheKernels) {
+  MapSpec spec;
+  spec.type = MapType::cpumap;
+  spec.key_size = 4;
+  spec.value_size = 8;
+  spec.max_entries = 2;
+  Errc err = Errc::ok;
+  for (const auto& [k, v, flags] : {std::tuple{8U, 8U, 0U}, std::tuple{4U, 12U, 0U},
+                                    std::tuple{4U, 8U, xmaps::map_flag::kNoPrealloc}}) {
+    MapSpec bad = spec;
+    bad.key_size = k;
+    bad.value_size = v;
+    bad.flags = flags;
+    EXPECT_EQ(xmaps::create_map(bad, &err), nullptr);
+    EXPECT_EQ(err, Errc::invalid);
+  }
+  MapSpec huge = spec;
+  huge.max_entries = xmaps::CpuMap::kMaxEntries + 1;
+  EXPECT_EQ(xmaps::create_map(huge, &err), nullptr);
+  EXPECT_EQ(err, Errc::too_big);
+
+  auto m = xmaps::create_map(spec, &err);
+  ASSERT_NE(m, nullptr) << xmaps::to_string(err);
+  ASSERT_NE(m->cpu_map(), nullptr);
+  EXPECT_EQ(m->value_buffer_size(), 8U);
+  const std::uint32_t key = 0;
+  std::uint32_t val[2] = {192, 0};
+  EXPECT_EQ(m->update(&key, val, 1), Errc::exists);  // NOEXIST, always
+  ASSERT_EQ(m->update(&key, val, 0), Errc::ok);
+  std::uint32_t out[2] = {7, 7};
+  ASSERT_EQ(m->lookup(&key, out, 0), Errc::ok);
+  EXPECT_EQ(out[0], 192U);
+  EXPECT_EQ(out[1], 0U);  // no program
+  val[1] = 5;             // a program fd: none exists here
+  EXPECT_EQ(m->update(&key, val, 0), Errc::no_memory);
+  std::uint32_t next = 0;
+  const std::uint32_t last = 1;
+  EXPECT_EQ(m->get_next_key(&last, &next), Errc::not_found);
+  EXPECT_EQ(m->lookup_and_erase(&key, out, 0), Errc::not_supported);
+  EXPECT_EQ(m->lookup_elem(&key), nullptr);  // programs only redirect into a CPUMAP
+  EXPECT_EQ(m->erase(&key), Errc::ok);
+  EXPECT_EQ(m->lookup(&key, out, 0), Errc::not_found);
 }
 
 TEST(MapQueueStack, OtherMapTypesHaveNoPushPopPeek) {

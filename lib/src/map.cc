@@ -6,6 +6,7 @@
 // generic_map_*_batch).
 #include "xmaps/map.h"
 
+#include <algorithm>
 #include <cstring>
 #include <fstream>
 #include <memory>
@@ -16,6 +17,7 @@
 
 #include "xmaps/array_map.h"
 #include "xmaps/cpu.h"
+#include "xmaps/cpumap.h"
 #include "xmaps/detail/hash_table.h"
 #include "xmaps/detail/mpmc_ring.h"
 #include "xmaps/detail/ring_table.h"
@@ -124,6 +126,30 @@ Errc validate_queue_stack(const MapSpec& s) {
     return Errc::invalid;
   }
   if (s.value_size > kKmallocMax)
+    return Errc::too_big;
+  return Errc::ok;
+}
+
+// NR_CPUS, cpumap's max_entries limit: the running kernel's (kernel_max + 1), but never below
+// the possible CPUs xmaps models (a 512-CPU model must be able to have a 512-entry CPUMAP).
+std::uint32_t cpumap_entry_limit() noexcept {
+  static const std::uint32_t kernel = [] {
+    std::ifstream in("/sys/devices/system/cpu/kernel_max");
+    std::uint32_t max = 0;
+    return in >> max ? max + 1 : CpuMap::kMaxEntries;
+  }();
+  const auto possible = static_cast<std::uint32_t>(possible_cpus());
+  return std::min(CpuMap::kMaxEntries, std::max(kernel, possible));
+}
+
+// cpu_map_alloc(): key 4 bytes, value 4 (qsize) or 8 (qsize + program fd), only NUMA_NODE
+// among the flags, then the NR_CPUS limit.
+Errc validate_cpumap(const MapSpec& s) {
+  if (s.max_entries == 0 || s.key_size != 4 || (s.value_size != 4 && s.value_size != 8) ||
+      (s.flags & ~map_flag::kNumaNode) != 0) {
+    return Errc::invalid;
+  }
+  if (s.max_entries > cpumap_entry_limit())
     return Errc::too_big;
   return Errc::ok;
 }
@@ -550,6 +576,111 @@ class QueueStackRaw final : public MapBase {
   Engine table_;
 };
 
+// CPUMAP: kernel/bpf/cpumap.c's syscall side over a CpuMap. Values are struct bpf_cpumap_val:
+// {u32 qsize; u32 prog fd (update) / prog id (lookup)}, or qsize alone (value_size 4). A
+// second program can only be given by fd, and no xmaps program has one here: an fd other
+// than 0 fails as the kernel fails for a bad fd (the entry cannot be made: ENOMEM).
+class CpuMapRaw final : public MapBase {
+ public:
+  explicit CpuMapRaw(const MapSpec& spec) : MapBase(spec), map_(spec.max_entries) {}
+
+  std::size_t value_buffer_size() const noexcept override { return spec_.value_size; }
+  std::size_t batch_token_size() const noexcept override { return sizeof(std::uint32_t); }
+
+  Errc lookup(const void* key, void* value, std::uint64_t flags) override {
+    if (const Errc err = check_lookup(key, flags); err != Errc::ok)
+      return err;
+    CpuMapValue v;
+    if (const Errc err = map_.lookup(index_of(key), v); err != Errc::ok)
+      return err;
+    if (value == nullptr)
+      return Errc::fault;
+    const std::uint32_t words[2] = {v.qsize, v.prog_id};
+    std::memcpy(value, words, spec_.value_size);
+    return Errc::ok;
+  }
+  Errc update(const void* key, const void* value, std::uint64_t flags) override {
+    if (const Errc err = check_update(key, value, flags); err != Errc::ok)
+      return err;
+    std::uint32_t words[2] = {0, 0};
+    std::memcpy(words, value, spec_.value_size);
+    const std::uint32_t index = index_of(key);
+    // cpu_map_update_elem()'s order; the program fd is looked at only when the entry is made.
+    if (flags > static_cast<std::uint64_t>(UpdateFlag::exist))
+      return Errc::invalid;
+    if (index >= spec_.max_entries)
+      return Errc::too_big;
+    if (flags == static_cast<std::uint64_t>(UpdateFlag::no_exist))
+      return Errc::exists;
+    if (words[0] > CpuMap::kMaxQsize)
+      return Errc::overflow;
+    if (index >= static_cast<std::uint32_t>(possible_cpus()))
+      return Errc::no_device;
+    if (words[0] != 0 && static_cast<std::int32_t>(words[1]) > 0)
+      return Errc::no_memory;  // no such program fd
+    return map_.update(index, words[0], nullptr, flags);
+  }
+  Errc erase(const void* key) override {
+    if (!can_write())
+      return Errc::permission;
+    if (key == nullptr)
+      return Errc::fault;
+    return map_.erase(index_of(key));
+  }
+  Errc lookup_and_erase(const void* key, void* /*value*/, std::uint64_t flags) override {
+    if (const Errc err = check_lookup_and_erase(key, flags); err != Errc::ok)
+      return err;
+    return Errc::not_supported;
+  }
+  Errc get_next_key(const void* key, void* next_key) override {
+    if (!can_read())
+      return Errc::permission;
+    if (next_key == nullptr)
+      return Errc::fault;
+    std::uint32_t index = 0;
+    if (key != nullptr)
+      index = index_of(key);
+    std::uint32_t next = 0;
+    const Errc err = map_.get_next_key(key == nullptr ? nullptr : &index, next);
+    if (err == Errc::ok)
+      std::memcpy(next_key, &next, sizeof(next));
+    return err;
+  }
+  // No batch operations (bpf_map_do_batch: the permission checks, then -ENOTSUPP).
+  Errc lookup_batch(BatchArgs& /*a*/) override {
+    return can_read() ? Errc::not_supported : Errc::permission;
+  }
+  Errc lookup_and_erase_batch(BatchArgs& /*a*/) override {
+    return can_read() && can_write() ? Errc::not_supported : Errc::permission;
+  }
+  Errc update_batch(BatchArgs& /*a*/) override {
+    return can_write() ? Errc::not_supported : Errc::permission;
+  }
+  Errc erase_batch(BatchArgs& /*a*/) override {
+    return can_write() ? Errc::not_supported : Errc::permission;
+  }
+
+  // Program side: a program may only redirect into a CPUMAP (the verifier refuses the rest).
+  void* lookup_elem(const void* /*key*/) noexcept override { return nullptr; }
+  Errc update_elem(const void* /*key*/, const void* /*value*/,
+                   std::uint64_t /*flags*/) noexcept override {
+    return Errc::invalid;
+  }
+  Errc delete_elem(const void* /*key*/) noexcept override { return Errc::invalid; }
+  void* lookup_percpu_elem(const void* /*key*/, std::uint32_t /*cpu*/) noexcept override {
+    return nullptr;
+  }
+  CpuMap* cpu_map() noexcept override { return &map_; }
+
+ private:
+  static std::uint32_t index_of(const void* key) noexcept {
+    std::uint32_t index = 0;
+    std::memcpy(&index, key, sizeof(index));
+    return index;
+  }
+
+  CpuMap map_;
+};
 }  // namespace
 
 // The helpers only QUEUE and STACK have.
@@ -578,7 +709,9 @@ Errc validate(const MapSpec& spec) noexcept {
     return validate_array(spec);
   if (spec.type == MapType::queue || spec.type == MapType::stack)
     return validate_queue_stack(spec);
-  return Errc::invalid;  // map types not built yet (cpumap comes later)
+  if (spec.type == MapType::cpumap)
+    return validate_cpumap(spec);
+  return Errc::invalid;  // map types xmaps does not have
 }
 
 std::unique_ptr<Map> create_map(const MapSpec& spec, Errc* error) {
@@ -607,6 +740,8 @@ std::unique_ptr<Map> create_map(const MapSpec& spec, Errc* error) {
       } else if (spec.type == MapType::stack) {
         map = std::make_unique<QueueStackRaw<detail::RingTable>>(
             spec, spec.value_size, spec.max_entries, detail::RingOrder::lifo);
+      } else if (spec.type == MapType::cpumap) {
+        map = std::make_unique<CpuMapRaw>(spec);
       } else {
         err = Errc::invalid;
       }

@@ -28,6 +28,8 @@
 
 namespace xmaps {
 
+class CpuMap;
+
 // What bpf_map_create() takes.
 struct MapSpec {
   MapType type = MapType::hash;
@@ -96,6 +98,9 @@ class Map {
   // type: Errc::invalid, where the kernel's verifier rejects the call). Pop and peek on an empty
   // map zero `value` (value_size bytes) and return Errc::not_found, as the helpers do.
   [[nodiscard]] virtual Errc push_elem(const void* value, std::uint64_t flags) noexcept;
+  // BPF_MAP_TYPE_CPUMAP: the redirect engine behind the map (for redirect_map()); nullptr for
+  // every other type.
+  [[nodiscard]] virtual CpuMap* cpu_map() noexcept { return nullptr; }
   [[nodiscard]] virtual Errc pop_elem(void* value) noexcept;
   [[nodiscard]] virtual Errc peek_elem(void* value) noexcept;
 
