@@ -1,0 +1,86 @@
+// SPDX-License-Identifier: MIT
+//
+// User side of BPF-C compatibility: libbpf's low-level map API (tools/lib/bpf/bpf.h) with the
+// same names, signatures and return conventions, over xmaps maps, so user-space tools written
+// against libbpf compile and run unchanged (only the include line differs).
+//
+//   int fd = bpf_map_create(BPF_MAP_TYPE_QUEUE, "sample_queue", 0, sizeof(__u32), 10, NULL);
+//   __u32 v = 7;
+//   bpf_map_update_elem(fd, NULL, &v, BPF_ANY);
+//   close(fd);
+//
+// Conventions (libbpf 1.x): every call returns 0 (or an fd) on success and a negative errno on
+// failure, and also sets errno. The constants (BPF_MAP_TYPE_*, BPF_ANY / BPF_NOEXIST /
+// BPF_EXIST, BPF_F_*) are <linux/bpf.h>'s, so their values are the kernel's.
+//
+// File descriptors are real descriptors (each map holds one, from eventfd(2)); close(2) ends
+// the handle: later calls with that number fail with EBADF, even if the number is reused by
+// something else (the table checks the descriptor's inode). The map itself lives while a
+// handle or a program-side definition refers to it.
+//
+// Maps defined in a program file (xmaps/bpf_helpers.h) are reached with xmaps::bpf_map_of(&def),
+// which gives libbpf's `struct bpf_map *` for bpf_map__set_max_entries() (before first use) and
+// bpf_map__fd().
+//
+// Thread safety: every call may run concurrently with every other.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+
+#include "xmaps/detail/linux_bpf.h"  // the constants, as <linux/bpf.h> has them
+
+// libbpf's options structs (same field order; `sz` must be sizeof the struct or 0).
+struct bpf_map_create_opts {
+  std::size_t sz;
+  __u32 btf_fd;
+  __u32 btf_key_type_id;
+  __u32 btf_value_type_id;
+  __u32 btf_vmlinux_value_type_id;
+  __u32 inner_map_fd;
+  __u32 map_flags;
+  __u64 map_extra;
+  __u32 numa_node;
+  __u32 map_ifindex;
+};
+
+struct bpf_map_batch_opts {
+  std::size_t sz;
+  __u64 elem_flags;
+  __u64 flags;
+};
+
+// LIBBPF_OPTS(type, name, .field = value, ...): a zeroed options struct with sz set.
+#ifndef LIBBPF_OPTS
+#define LIBBPF_OPTS(TYPE, NAME, ...) \
+  struct TYPE NAME = {.sz = sizeof(struct TYPE) __VA_OPT__(, ) __VA_ARGS__}
+#endif
+
+// libbpf's handle for a map defined in a program file; opaque.
+struct bpf_map;
+
+int bpf_map_create(enum bpf_map_type map_type, const char* map_name, __u32 key_size,
+                   __u32 value_size, __u32 max_entries, const struct bpf_map_create_opts* opts);
+int bpf_map_update_elem(int fd, const void* key, const void* value, __u64 flags);
+int bpf_map_lookup_elem(int fd, const void* key, void* value);
+int bpf_map_lookup_elem_flags(int fd, const void* key, void* value, __u64 flags);
+int bpf_map_lookup_and_delete_elem(int fd, const void* key, void* value);
+int bpf_map_lookup_and_delete_elem_flags(int fd, const void* key, void* value, __u64 flags);
+int bpf_map_delete_elem(int fd, const void* key);
+int bpf_map_get_next_key(int fd, const void* key, void* next_key);
+int bpf_map_lookup_batch(int fd, void* in_batch, void* out_batch, void* keys, void* values,
+                         __u32* count, const struct bpf_map_batch_opts* opts);
+int bpf_map_lookup_and_delete_batch(int fd, void* in_batch, void* out_batch, void* keys,
+                                    void* values, __u32* count,
+                                    const struct bpf_map_batch_opts* opts);
+int bpf_map_update_batch(int fd, const void* keys, const void* values, __u32* count,
+                         const struct bpf_map_batch_opts* opts);
+int bpf_map_delete_batch(int fd, const void* keys, __u32* count,
+                         const struct bpf_map_batch_opts* opts);
+int libbpf_num_possible_cpus(void);
+
+// Maps of a program file: before first use, max_entries can be changed (-EBUSY after).
+int bpf_map__set_max_entries(struct bpf_map* map, __u32 max_entries);
+__u32 bpf_map__max_entries(const struct bpf_map* map);
+// The map's fd (the map is created now if it was not yet); negative errno if it cannot be.
+int bpf_map__fd(const struct bpf_map* map);

@@ -1,0 +1,282 @@
+// SPDX-License-Identifier: MIT
+//
+// Program side of BPF-C compatibility: an XDP program written against libbpf's bpf_helpers.h
+// compiles unchanged as C++ against xmaps (only the include lines differ: this header replaces
+// <linux/bpf.h> and <bpf/bpf_helpers.h>) and runs natively on xmaps maps.
+//
+//   struct {
+//     __uint(type, BPF_MAP_TYPE_LRU_HASH);
+//     __uint(max_entries, 32);
+//     __type(key, struct key);
+//     __type(value, struct value);
+//   } packet_stats SEC(".maps");
+//
+//   struct value *v = bpf_map_lookup_elem(&packet_stats, &key);   // a datapath lookup
+//
+// A map definition is an ordinary global; its type, key and value sizes, max_entries and
+// map_flags come from its members' types (as libbpf reads them from BTF), and the map is made
+// the first time a helper (or xmaps::bpf_map_of) touches it. Declarations the kernel would
+// reject fail at compile time where the types show it (no type; a key on a QUEUE / STACK),
+// otherwise at first use with the kernel's errno: helpers then return NULL / -errno and the
+// reason is printed once on stderr.
+//
+// Helpers, with the kernel's meaning and return values (negative errno as a long):
+//   bpf_map_lookup_elem, bpf_map_update_elem, bpf_map_delete_elem, bpf_map_lookup_percpu_elem,
+//   bpf_map_push_elem, bpf_map_pop_elem, bpf_map_peek_elem, bpf_redirect_map (CPUMAP; the
+//   thread needs a RedirectContext, xmaps/redirect.h), bpf_get_smp_processor_id (the thread's
+//   current_cpu()), bpf_num_possible_cpus; __sync_fetch_and_add works on values as in BPF.
+// `struct xdp_md` has the kernel's field names, with data / data_end / data_meta wide enough
+// for native pointers (so `(void *)(long)ctx->data` works); xmaps::xdp_program(fn) turns
+// `int fn(struct xdp_md *)` into an XdpProgram the redirect engine and the simulator run.
+//
+// Differences: BPF_F_LOCK / bpf_spin_lock, tail calls and BTF-only map types are not offered;
+// the verifier's checks (bounds against data_end) are the program's own business natively.
+#pragma once
+
+#include <cstdint>
+#include <cstdio>
+#include <string>
+#include <type_traits>
+#include <utility>
+
+#include "xmaps/cpu.h"
+#include "xmaps/cpumap.h"
+#include "xmaps/detail/bpf_definition.h"
+#include "xmaps/detail/linux_bpf.h"  // the constants, and struct xdp_md
+#include "xmaps/frame_pool.h"
+#include "xmaps/map.h"
+#include "xmaps/redirect.h"
+#include "xmaps/xdp.h"
+
+// ---- libbpf's map-definition macros ----------------------------------------------------------
+#ifndef __uint
+#define __uint(name, val) int(*name)[val]
+#endif
+#ifndef __type
+#define __type(name, val) val* name
+#endif
+#ifndef SEC
+#define SEC(name) __attribute__((section(name), used))
+#endif
+#ifndef __always_inline
+#define __always_inline inline __attribute__((always_inline))
+#endif
+
+namespace xmaps {
+namespace bpf_detail {
+
+// N of `int (*)[N]`, the type __uint(name, N) gives a member.
+template <class T>
+struct UintOf;
+template <std::size_t N>
+struct UintOf<int (*)[N]> {
+  static constexpr std::uint64_t value = N;
+};
+
+template <class Def>
+concept HasType = requires(Def d) {
+  d.type;
+};
+template <class Def>
+concept HasKey = requires(Def d) {
+  *d.key;
+};
+template <class Def>
+concept HasValue = requires(Def d) {
+  *d.value;
+};
+template <class Def>
+concept HasKeySize = requires(Def d) {
+  d.key_size;
+};
+template <class Def>
+concept HasValueSize = requires(Def d) {
+  d.value_size;
+};
+template <class Def>
+concept HasMaxEntries = requires(Def d) {
+  d.max_entries;
+};
+template <class Def>
+concept HasMapFlags = requires(Def d) {
+  d.map_flags;
+};
+
+template <class Def>
+constexpr std::uint64_t map_type() {
+  static_assert(HasType<Def>, "xmaps: a BPF map definition needs __uint(type, BPF_MAP_TYPE_...)");
+  return UintOf<decltype(Def::type)>::value;
+}
+
+template <class Def>
+constexpr std::uint32_t key_size() {
+  if constexpr (HasKey<Def>) {
+    return sizeof(std::remove_pointer_t<decltype(Def::key)>);
+  } else if constexpr (HasKeySize<Def>) {
+    return static_cast<std::uint32_t>(UintOf<decltype(Def::key_size)>::value);
+  } else {
+    return 0;
+  }
+}
+
+template <class Def>
+constexpr std::uint32_t value_size() {
+  if constexpr (HasValue<Def>) {
+    return sizeof(std::remove_pointer_t<decltype(Def::value)>);
+  } else if constexpr (HasValueSize<Def>) {
+    return static_cast<std::uint32_t>(UintOf<decltype(Def::value_size)>::value);
+  } else {
+    return 0;
+  }
+}
+
+template <class Def>
+MapSpec spec_of() {
+  constexpr std::uint64_t type = map_type<Def>();
+  static_assert(type != BPF_MAP_TYPE_UNSPEC, "xmaps: BPF_MAP_TYPE_UNSPEC is not a map type");
+  if constexpr (type == BPF_MAP_TYPE_QUEUE || type == BPF_MAP_TYPE_STACK) {
+    static_assert(!HasKey<Def> && key_size<Def>() == 0,
+                  "xmaps: QUEUE and STACK maps have no key: drop the __type(key, ...) line");
+  }
+  static_assert(HasValue<Def> || HasValueSize<Def>,
+                "xmaps: a BPF map definition needs __type(value, ...) or __uint(value_size, ...)");
+  MapSpec s;
+  s.type = static_cast<MapType>(type);
+  s.key_size = key_size<Def>();
+  s.value_size = value_size<Def>();
+  if constexpr (HasMaxEntries<Def>)
+    s.max_entries = static_cast<std::uint32_t>(UintOf<decltype(Def::max_entries)>::value);
+  if constexpr (HasMapFlags<Def>)
+    s.flags = static_cast<std::uint32_t>(UintOf<decltype(Def::map_flags)>::value);
+  return s;
+}
+
+// The definition's live map, nullptr if it cannot be made. One cached handle per definition
+// type (a definition's struct type is unnamed, so nearly always one variable per type).
+template <class Def>
+Map* map_of(Def* def) noexcept {
+  static std::atomic<::bpf_map*> cached{nullptr};
+  // Acquire: pairs with the release below: the handle is complete.
+  ::bpf_map* m = cached.load(std::memory_order_acquire);
+  if (m == nullptr || m->def != def) [[unlikely]] {
+    m = define(def, spec_of<Def>());
+    if (m == nullptr)
+      return nullptr;
+    // Release: publishes the handle (define() made it under the registry's lock).
+    cached.store(m, std::memory_order_release);
+  }
+  return live(m);
+}
+
+// What a lookup returns: converts to any object pointer, as void * does in C.
+struct ElemPointer {
+  void* p;
+  template <class T>
+  operator T*() const noexcept {  // NOLINT(google-explicit-constructor): C's void * rules
+    return static_cast<T*>(p);
+  }
+  explicit operator bool() const noexcept { return p != nullptr; }
+};
+
+inline long to_long(Errc e) noexcept {
+  return -static_cast<long>(e);
+}
+
+}  // namespace bpf_detail
+
+// libbpf's `struct bpf_map *` for a program file's map (for bpf_map__set_max_entries and
+// bpf_map__fd); the map itself is made at first use.
+template <class Def>
+struct ::bpf_map* bpf_map_of(Def* def) noexcept {
+  return bpf_detail::define(def, bpf_detail::spec_of<Def>());
+}
+
+// `int fn(struct xdp_md *)` as an XdpProgram: the context is made from the frame (data, len,
+// ingress ifindex, RX queue), the return value is the action.
+inline XdpProgram xdp_program(int (*fn)(struct xdp_md*), std::string name = {}) {
+  return XdpProgram(
+      [fn](Frame& f) {
+        xdp_md ctx{reinterpret_cast<std::uintptr_t>(f.data),
+                   reinterpret_cast<std::uintptr_t>(f.data + f.len),
+                   reinterpret_cast<std::uintptr_t>(f.data),
+                   f.ifindex,
+                   f.rx_queue,
+                   0};
+        return static_cast<XdpAction>(fn(&ctx));
+      },
+      std::move(name));
+}
+
+}  // namespace xmaps
+
+// ---- the helpers
+// ---------------------------------------------------------------------------------
+
+template <class Def>
+xmaps::bpf_detail::ElemPointer bpf_map_lookup_elem(Def* map, const void* key) noexcept {
+  xmaps::Map* const m = xmaps::bpf_detail::map_of(map);
+  return {m != nullptr ? m->lookup_elem(key) : nullptr};
+}
+
+template <class Def>
+long bpf_map_update_elem(Def* map, const void* key, const void* value, __u64 flags) noexcept {
+  xmaps::Map* const m = xmaps::bpf_detail::map_of(map);
+  return m != nullptr ? xmaps::bpf_detail::to_long(m->update_elem(key, value, flags))
+                      : -static_cast<long>(EINVAL);
+}
+
+template <class Def>
+long bpf_map_delete_elem(Def* map, const void* key) noexcept {
+  xmaps::Map* const m = xmaps::bpf_detail::map_of(map);
+  return m != nullptr ? xmaps::bpf_detail::to_long(m->delete_elem(key))
+                      : -static_cast<long>(EINVAL);
+}
+
+template <class Def>
+xmaps::bpf_detail::ElemPointer bpf_map_lookup_percpu_elem(Def* map, const void* key,
+                                                          __u32 cpu) noexcept {
+  xmaps::Map* const m = xmaps::bpf_detail::map_of(map);
+  return {m != nullptr ? m->lookup_percpu_elem(key, cpu) : nullptr};
+}
+
+template <class Def>
+long bpf_map_push_elem(Def* map, const void* value, __u64 flags) noexcept {
+  xmaps::Map* const m = xmaps::bpf_detail::map_of(map);
+  return m != nullptr ? xmaps::bpf_detail::to_long(m->push_elem(value, flags))
+                      : -static_cast<long>(EINVAL);
+}
+
+template <class Def>
+long bpf_map_pop_elem(Def* map, void* value) noexcept {
+  xmaps::Map* const m = xmaps::bpf_detail::map_of(map);
+  return m != nullptr ? xmaps::bpf_detail::to_long(m->pop_elem(value)) : -static_cast<long>(EINVAL);
+}
+
+template <class Def>
+long bpf_map_peek_elem(Def* map, void* value) noexcept {
+  xmaps::Map* const m = xmaps::bpf_detail::map_of(map);
+  return m != nullptr ? xmaps::bpf_detail::to_long(m->peek_elem(value))
+                      : -static_cast<long>(EINVAL);
+}
+
+// XDP_REDIRECT, or the action in flags' low two bits when the entry is missing (and
+// XDP_ABORTED for a map that is not a CPUMAP, as the verifier would not load that).
+template <class Def>
+long bpf_redirect_map(Def* map, __u64 key, __u64 flags) noexcept {
+  static_assert(xmaps::bpf_detail::map_type<Def>() == BPF_MAP_TYPE_CPUMAP,
+                "xmaps: bpf_redirect_map() redirects into a BPF_MAP_TYPE_CPUMAP here");
+  xmaps::Map* const m = xmaps::bpf_detail::map_of(map);
+  xmaps::CpuMap* const cm = m != nullptr ? m->cpu_map() : nullptr;
+  if (cm == nullptr)
+    return XDP_ABORTED;
+  // The kernel's cpumap lookup takes a u32 key: the index is truncated as there.
+  return static_cast<long>(xmaps::redirect_map(*cm, static_cast<std::uint32_t>(key), flags));
+}
+
+inline __u32 bpf_get_smp_processor_id() noexcept {
+  return static_cast<__u32>(xmaps::current_cpu());
+}
+
+inline __u32 bpf_num_possible_cpus() noexcept {
+  return static_cast<__u32>(xmaps::possible_cpus());
+}

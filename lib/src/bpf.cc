@@ -1,0 +1,287 @@
+// SPDX-License-Identifier: MIT
+//
+// libbpf's low-level map API over xmaps maps (xmaps/bpf.h), and the registry of BPF-C map
+// definitions (xmaps/detail/bpf_definition.h).
+#include "xmaps/bpf.h"
+
+#include <cerrno>
+#include <cstdio>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <sys/eventfd.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <unordered_map>
+
+#include "xmaps/cpu.h"
+#include "xmaps/detail/bpf_definition.h"
+#include "xmaps/errc.h"
+#include "xmaps/map.h"
+
+namespace {
+
+using xmaps::Errc;
+using xmaps::Map;
+
+// A descriptor xmaps handed out: the map and the identity of the eventfd behind the number.
+struct Handle {
+  std::shared_ptr<Map> map;
+  dev_t dev = 0;
+  ino_t ino = 0;
+};
+
+class FdTable {
+ public:
+  // A new descriptor for `map`; negative errno if no descriptor can be made.
+  int add(std::shared_ptr<Map> map) {
+    const int fd = ::eventfd(0, EFD_CLOEXEC);
+    if (fd < 0)
+      return -errno;
+    struct stat st {};
+    if (::fstat(fd, &st) != 0) {
+      const int e = errno;
+      ::close(fd);
+      return -e;
+    }
+    std::lock_guard lock(mu_);
+    handles_[fd] = Handle{std::move(map), st.st_dev, st.st_ino};  // replaces a closed one
+    return fd;
+  }
+
+  // The map behind `fd`, or nullptr if xmaps did not make it or it was closed since.
+  std::shared_ptr<Map> get(int fd) {
+    struct stat st {};
+    const bool open = fd >= 0 && ::fstat(fd, &st) == 0;
+    std::lock_guard lock(mu_);
+    const auto it = handles_.find(fd);
+    if (it == handles_.end())
+      return nullptr;
+    if (!open || st.st_dev != it->second.dev || st.st_ino != it->second.ino) {
+      handles_.erase(it);  // closed (and maybe reused by something else): the handle is gone
+      return nullptr;
+    }
+    return it->second.map;
+  }
+
+ private:
+  std::mutex mu_;
+  std::unordered_map<int, Handle> handles_;
+};
+
+FdTable& fds() {
+  static FdTable* table = new FdTable;  // never destroyed: programs may run during exit
+  return *table;
+}
+
+struct Definitions {
+  std::mutex mu;
+  std::map<const void*, std::unique_ptr<bpf_map>> by_address;
+};
+
+Definitions& definitions() {
+  static Definitions* d = new Definitions;  // never destroyed, as fds()
+  return *d;
+}
+
+int fail(int err) {
+  errno = err;
+  return -err;
+}
+int result(Errc e) {
+  return e == Errc::ok ? 0 : fail(static_cast<int>(e));
+}
+
+std::uint32_t map_flags_of(const bpf_map_create_opts* opts) {
+  return opts != nullptr ? opts->map_flags : 0;
+}
+
+}  // namespace
+
+int bpf_map_create(enum bpf_map_type map_type, const char* /*map_name*/, __u32 key_size,
+                   __u32 value_size, __u32 max_entries, const struct bpf_map_create_opts* opts) {
+  if (opts != nullptr && opts->sz != 0 && opts->sz < sizeof(std::size_t))
+    return fail(EINVAL);
+  xmaps::MapSpec spec;
+  spec.type = static_cast<xmaps::MapType>(map_type);
+  spec.key_size = key_size;
+  spec.value_size = value_size;
+  spec.max_entries = max_entries;
+  spec.flags = map_flags_of(opts);
+  if (opts != nullptr && (spec.flags & BPF_F_NUMA_NODE) != 0)
+    spec.numa_node = static_cast<int>(opts->numa_node);
+  if (opts != nullptr && (opts->btf_fd != 0 || opts->inner_map_fd != 0 || opts->map_extra != 0 ||
+                          opts->map_ifindex != 0))
+    return fail(EINVAL);  // BTF, map-in-map, bloom filters, offload: not in xmaps
+  Errc err = Errc::ok;
+  std::shared_ptr<Map> map = xmaps::create_map(spec, &err);
+  if (map == nullptr)
+    return fail(static_cast<int>(err));
+  const int fd = fds().add(std::move(map));
+  return fd >= 0 ? fd : fail(-fd);
+}
+
+int bpf_map_update_elem(int fd, const void* key, const void* value, __u64 flags) {
+  const auto m = fds().get(fd);
+  return m ? result(m->update(key, value, flags)) : fail(EBADF);
+}
+
+int bpf_map_lookup_elem(int fd, const void* key, void* value) {
+  return bpf_map_lookup_elem_flags(fd, key, value, 0);
+}
+
+int bpf_map_lookup_elem_flags(int fd, const void* key, void* value, __u64 flags) {
+  const auto m = fds().get(fd);
+  return m ? result(m->lookup(key, value, flags)) : fail(EBADF);
+}
+
+int bpf_map_lookup_and_delete_elem(int fd, const void* key, void* value) {
+  return bpf_map_lookup_and_delete_elem_flags(fd, key, value, 0);
+}
+
+int bpf_map_lookup_and_delete_elem_flags(int fd, const void* key, void* value, __u64 flags) {
+  const auto m = fds().get(fd);
+  return m ? result(m->lookup_and_erase(key, value, flags)) : fail(EBADF);
+}
+
+int bpf_map_delete_elem(int fd, const void* key) {
+  const auto m = fds().get(fd);
+  return m ? result(m->erase(key)) : fail(EBADF);
+}
+
+int bpf_map_get_next_key(int fd, const void* key, void* next_key) {
+  const auto m = fds().get(fd);
+  return m ? result(m->get_next_key(key, next_key)) : fail(EBADF);
+}
+
+namespace {
+
+template <class Op>
+int batch(int fd, void* in_batch, void* out_batch, const void* keys, const void* values,
+          __u32* count, const bpf_map_batch_opts* opts, Op op) {
+  const auto m = fds().get(fd);
+  if (!m)
+    return fail(EBADF);
+  if (count == nullptr)
+    return fail(EFAULT);
+  xmaps::BatchArgs a;
+  a.in_batch = in_batch;
+  a.out_batch = out_batch;
+  a.keys = const_cast<void*>(keys);
+  a.values = const_cast<void*>(values);
+  a.count = *count;
+  a.elem_flags = opts != nullptr ? opts->elem_flags : 0;
+  a.flags = opts != nullptr ? opts->flags : 0;
+  const Errc e = op(*m, a);
+  *count = a.count;
+  return result(e);
+}
+
+}  // namespace
+
+int bpf_map_lookup_batch(int fd, void* in_batch, void* out_batch, void* keys, void* values,
+                         __u32* count, const struct bpf_map_batch_opts* opts) {
+  return batch(fd, in_batch, out_batch, keys, values, count, opts,
+               [](Map& m, xmaps::BatchArgs& a) { return m.lookup_batch(a); });
+}
+
+int bpf_map_lookup_and_delete_batch(int fd, void* in_batch, void* out_batch, void* keys,
+                                    void* values, __u32* count,
+                                    const struct bpf_map_batch_opts* opts) {
+  return batch(fd, in_batch, out_batch, keys, values, count, opts,
+               [](Map& m, xmaps::BatchArgs& a) { return m.lookup_and_erase_batch(a); });
+}
+
+int bpf_map_update_batch(int fd, const void* keys, const void* values, __u32* count,
+                         const struct bpf_map_batch_opts* opts) {
+  return batch(fd, nullptr, nullptr, keys, values, count, opts,
+               [](Map& m, xmaps::BatchArgs& a) { return m.update_batch(a); });
+}
+
+int bpf_map_delete_batch(int fd, const void* keys, __u32* count,
+                         const struct bpf_map_batch_opts* opts) {
+  return batch(fd, nullptr, nullptr, keys, nullptr, count, opts,
+               [](Map& m, xmaps::BatchArgs& a) { return m.erase_batch(a); });
+}
+
+int libbpf_num_possible_cpus(void) {
+  return xmaps::possible_cpus();
+}
+
+int bpf_map__set_max_entries(struct bpf_map* map, __u32 max_entries) {
+  if (map == nullptr)
+    return fail(EINVAL);
+  std::lock_guard lock(map->mu);
+  if (map->map != nullptr)
+    return fail(EBUSY);  // libbpf: only before the object is loaded
+  map->spec.max_entries = max_entries;
+  return 0;
+}
+
+__u32 bpf_map__max_entries(const struct bpf_map* map) {
+  if (map == nullptr)
+    return 0;
+  auto* m = const_cast<struct bpf_map*>(map);
+  std::lock_guard lock(m->mu);
+  return m->map != nullptr ? m->map->max_entries() : m->spec.max_entries;
+}
+
+int bpf_map__fd(const struct bpf_map* map) {
+  if (map == nullptr)
+    return fail(EINVAL);
+  auto* m = const_cast<struct bpf_map*>(map);
+  if (xmaps::bpf_detail::create(m) == nullptr)
+    return fail(static_cast<int>(m->error));
+  std::lock_guard lock(m->mu);
+  if (m->fd < 0) {
+    const int fd = fds().add(m->map);
+    if (fd < 0)
+      return fail(-fd);
+    m->fd = fd;
+  }
+  return m->fd;
+}
+
+namespace xmaps::bpf_detail {
+
+::bpf_map* define(const void* def, const MapSpec& declared) noexcept {
+  Definitions& d = definitions();
+  std::lock_guard lock(d.mu);
+  auto& slot = d.by_address[def];
+  if (slot == nullptr) {
+    try {
+      slot = std::make_unique<::bpf_map>();
+    } catch (const std::bad_alloc&) {
+      return nullptr;
+    }
+    slot->def = def;
+    slot->spec = declared;
+  }
+  return slot.get();
+}
+
+Map* create(::bpf_map* m) noexcept {
+  std::lock_guard lock(m->mu);
+  if (m->map != nullptr)
+    return m->map.get();
+  if (m->error != Errc::ok)
+    return nullptr;
+  Errc err = Errc::ok;
+  std::shared_ptr<Map> map = xmaps::create_map(m->spec, &err);
+  if (map == nullptr) {
+    m->error = err == Errc::ok ? Errc::no_memory : err;
+    std::fprintf(stderr,
+                 "xmaps: the BPF map defined at %p (type %u, key %u, value %u, max_entries %u, "
+                 "flags 0x%x) cannot be created: %s\n",
+                 m->def, static_cast<unsigned>(m->spec.type), m->spec.key_size, m->spec.value_size,
+                 m->spec.max_entries, m->spec.flags,
+                 std::string(xmaps::to_string(m->error)).c_str());
+    return nullptr;
+  }
+  m->map = std::move(map);
+  // Release: pairs with live()'s acquire: the map is constructed.
+  m->live.store(m->map.get(), std::memory_order_release);
+  return m->map.get();
+}
+
+}  // namespace xmaps::bpf_detail
