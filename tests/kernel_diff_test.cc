@@ -49,6 +49,7 @@
 
 #include "support/kernel_map.h"
 #include "support/kernel_prog.h"
+#include "support/stress.h"
 #include "xmaps/cpu.h"
 #include "xmaps/errc.h"
 #include "xmaps/map.h"
@@ -71,12 +72,7 @@ constexpr std::size_t kGuard = 16;       // pattern bytes past every output buff
 constexpr std::size_t kTokenBytes = 8;   // out_batch buffer (the kernel writes 4)
 constexpr std::uint32_t kTokenSize = 4;  // u32 bucket index (hash) / the u32 key (array)
 
-std::uint64_t env_u64(const char* name, std::uint64_t fallback) {
-  const char* v = std::getenv(name);
-  if (v == nullptr || *v == '\0')
-    return fallback;
-  return std::strtoull(v, nullptr, 0);
-}
+using xmaps::testing::env_u64;
 
 std::uint64_t splitmix64(std::uint64_t x) {
   x += 0x9e3779b97f4a7c15ULL;

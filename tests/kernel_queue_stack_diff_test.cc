@@ -22,6 +22,7 @@
 #include <gtest/gtest.h>
 
 #include "support/kernel_map.h"
+#include "support/stress.h"
 #include "xmaps/errc.h"
 #include "xmaps/map.h"
 
@@ -34,10 +35,7 @@ using xmaps::testing::errno_name;
 using xmaps::testing::KernelMap;
 using Bytes = std::vector<std::uint8_t>;
 
-std::uint64_t env_u64(const char* name, std::uint64_t dflt) {
-  const char* v = std::getenv(name);
-  return v != nullptr && *v != '\0' ? std::strtoull(v, nullptr, 10) : dflt;
-}
+using xmaps::testing::env_u64;
 
 struct Config {
   MapType type;

@@ -491,14 +491,45 @@ class ArrayMapRaw final : public MapBase {
   detail::ArrayTable table_;
 };
 
+// Map types with no batch operations and no keyed program-side helpers (QUEUE, STACK,
+// CPUMAP): bpf_map_do_batch's permission checks, then -ENOTSUPP; a program's
+// bpf_map_lookup_elem is refused by the verifier, update and delete ops return -EINVAL.
+class UnbatchedMapBase : public MapBase {
+ public:
+  using MapBase::MapBase;
+
+  Errc lookup_batch(BatchArgs& /*a*/) override {
+    return can_read() ? Errc::not_supported : Errc::permission;
+  }
+  Errc lookup_and_erase_batch(BatchArgs& /*a*/) override {
+    return can_read() && can_write() ? Errc::not_supported : Errc::permission;
+  }
+  Errc update_batch(BatchArgs& /*a*/) override {
+    return can_write() ? Errc::not_supported : Errc::permission;
+  }
+  Errc erase_batch(BatchArgs& /*a*/) override {
+    return can_write() ? Errc::not_supported : Errc::permission;
+  }
+  void* lookup_elem(const void* /*key*/) noexcept override { return nullptr; }
+  Errc update_elem(const void* /*key*/, const void* /*value*/,
+                   std::uint64_t /*flags*/) noexcept override {
+    return Errc::invalid;
+  }
+  Errc delete_elem(const void* /*key*/) noexcept override { return Errc::invalid; }
+  void* lookup_percpu_elem(const void* /*key*/, std::uint32_t /*cpu*/) noexcept override {
+    return nullptr;
+  }
+};
+
 // QUEUE / STACK: no keys (every key pointer must be null), the syscall layer's checks in its
 // order (map_lookup_elem, map_update_elem, map_lookup_and_delete_elem, ...), and no batch ops.
 // Engine: detail::MpmcRing (QUEUE) or detail::RingTable (STACK).
 template <class Engine>
-class QueueStackRaw final : public MapBase {
+class QueueStackRaw final : public UnbatchedMapBase {
  public:
   template <class... Args>
-  QueueStackRaw(const MapSpec& spec, Args... engine_args) : MapBase(spec), table_(engine_args...) {}
+  QueueStackRaw(const MapSpec& spec, Args... engine_args)
+      : UnbatchedMapBase(spec), table_(engine_args...) {}
 
   std::size_t value_buffer_size() const noexcept override { return spec_.value_size; }
   std::size_t batch_token_size() const noexcept override { return 0; }
@@ -541,31 +572,6 @@ class QueueStackRaw final : public MapBase {
   Errc get_next_key(const void* /*key*/, void* /*next_key*/) override {
     return can_read() ? Errc::invalid : Errc::permission;
   }
-  // bpf_map_do_batch: the permission checks, then no batch op for this type.
-  Errc lookup_batch(BatchArgs& /*a*/) override {
-    return can_read() ? Errc::not_supported : Errc::permission;
-  }
-  Errc lookup_and_erase_batch(BatchArgs& /*a*/) override {
-    return can_read() && can_write() ? Errc::not_supported : Errc::permission;
-  }
-  Errc update_batch(BatchArgs& /*a*/) override {
-    return can_write() ? Errc::not_supported : Errc::permission;
-  }
-  Errc erase_batch(BatchArgs& /*a*/) override {
-    return can_write() ? Errc::not_supported : Errc::permission;
-  }
-
-  // Program side: lookup/update/delete are not queue operations (the verifier refuses
-  // bpf_map_lookup_elem; the map's update and delete ops return -EINVAL).
-  void* lookup_elem(const void* /*key*/) noexcept override { return nullptr; }
-  Errc update_elem(const void* /*key*/, const void* /*value*/,
-                   std::uint64_t /*flags*/) noexcept override {
-    return Errc::invalid;
-  }
-  Errc delete_elem(const void* /*key*/) noexcept override { return Errc::invalid; }
-  void* lookup_percpu_elem(const void* /*key*/, std::uint32_t /*cpu*/) noexcept override {
-    return nullptr;
-  }
   Errc push_elem(const void* value, std::uint64_t flags) noexcept override {
     return table_.push(value, flags);
   }
@@ -580,9 +586,9 @@ class QueueStackRaw final : public MapBase {
 // {u32 qsize; u32 prog fd (update) / prog id (lookup)}, or qsize alone (value_size 4). A
 // second program can only be given by fd, and no xmaps program has one here: an fd other
 // than 0 fails as the kernel fails for a bad fd (the entry cannot be made: ENOMEM).
-class CpuMapRaw final : public MapBase {
+class CpuMapRaw final : public UnbatchedMapBase {
  public:
-  explicit CpuMapRaw(const MapSpec& spec) : MapBase(spec), map_(spec.max_entries) {}
+  explicit CpuMapRaw(const MapSpec& spec) : UnbatchedMapBase(spec), map_(spec.max_entries) {}
 
   std::size_t value_buffer_size() const noexcept override { return spec_.value_size; }
   std::size_t batch_token_size() const noexcept override { return sizeof(std::uint32_t); }
@@ -645,30 +651,6 @@ class CpuMapRaw final : public MapBase {
     if (err == Errc::ok)
       std::memcpy(next_key, &next, sizeof(next));
     return err;
-  }
-  // No batch operations (bpf_map_do_batch: the permission checks, then -ENOTSUPP).
-  Errc lookup_batch(BatchArgs& /*a*/) override {
-    return can_read() ? Errc::not_supported : Errc::permission;
-  }
-  Errc lookup_and_erase_batch(BatchArgs& /*a*/) override {
-    return can_read() && can_write() ? Errc::not_supported : Errc::permission;
-  }
-  Errc update_batch(BatchArgs& /*a*/) override {
-    return can_write() ? Errc::not_supported : Errc::permission;
-  }
-  Errc erase_batch(BatchArgs& /*a*/) override {
-    return can_write() ? Errc::not_supported : Errc::permission;
-  }
-
-  // Program side: a program may only redirect into a CPUMAP (the verifier refuses the rest).
-  void* lookup_elem(const void* /*key*/) noexcept override { return nullptr; }
-  Errc update_elem(const void* /*key*/, const void* /*value*/,
-                   std::uint64_t /*flags*/) noexcept override {
-    return Errc::invalid;
-  }
-  Errc delete_elem(const void* /*key*/) noexcept override { return Errc::invalid; }
-  void* lookup_percpu_elem(const void* /*key*/, std::uint32_t /*cpu*/) noexcept override {
-    return nullptr;
   }
   CpuMap* cpu_map() noexcept override { return &map_; }
 

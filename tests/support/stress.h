@@ -23,6 +23,14 @@ inline double stress_seconds(double default_seconds) {
   return default_seconds;
 }
 
+// A numeric environment knob (decimal, or 0x.. hex): its value if set and non-empty, else
+// `fallback`. (The kernel differential tests' XMAPS_DIFF_* knobs.)
+inline std::uint64_t env_u64(const char* name, std::uint64_t fallback) {
+  // NOLINTNEXTLINE(concurrency-mt-unsafe): read before any worker starts
+  const char* v = std::getenv(name);
+  return v != nullptr && *v != '\0' ? std::strtoull(v, nullptr, 0) : fallback;
+}
+
 // XMAPS_STRESS_SEED if set, else a fresh random seed.
 inline std::uint64_t stress_seed() {
   // NOLINTNEXTLINE(concurrency-mt-unsafe): read before any worker starts
