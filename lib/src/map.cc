@@ -200,6 +200,29 @@ class MapBase : public Map {
     return key == nullptr ? Errc::fault : Errc::ok;
   }
 
+  // The u32 index a 4-byte key holds (ARRAY, CPUMAP).
+  static std::uint32_t index_of(const void* key) noexcept {
+    std::uint32_t index = 0;
+    std::memcpy(&index, key, sizeof(index));
+    return index;
+  }
+  // get_next_key of an index-keyed map: the checks, then next(nullptr | &index, next).
+  template <class Next>
+  Errc next_index(const void* key, void* next_key, Next next) {
+    if (!can_read())
+      return Errc::permission;
+    if (next_key == nullptr)
+      return Errc::fault;
+    std::uint32_t index = 0;
+    if (key != nullptr)
+      index = index_of(key);
+    std::uint32_t out = 0;
+    const Errc err = next(key == nullptr ? nullptr : &index, out);
+    if (err == Errc::ok)
+      std::memcpy(next_key, &out, sizeof(out));
+    return err;
+  }
+
   // generic_map_update_batch / generic_map_delete_batch: a loop of single operations that
   // stops at the first error; count = elements processed.
   template <class Op>
@@ -391,18 +414,9 @@ class ArrayMapRaw final : public MapBase {
     return Errc::not_supported;
   }
   Errc get_next_key(const void* key, void* next_key) override {
-    if (!can_read())
-      return Errc::permission;
-    if (next_key == nullptr)
-      return Errc::fault;
-    std::uint32_t index = 0;
-    std::uint32_t next = 0;
-    if (key != nullptr)
-      index = index_of(key);
-    const Errc err = table_.get_next_key(key == nullptr ? nullptr : &index, &next);
-    if (err == Errc::ok)
-      std::memcpy(next_key, &next, sizeof(next));
-    return err;
+    return next_index(key, next_key, [&](const std::uint32_t* k, std::uint32_t& next) {
+      return table_.get_next_key(k, &next);
+    });
   }
 
   // generic_map_lookup_batch: a get_next_key walk; the token is the last key returned.
@@ -482,12 +496,6 @@ class ArrayMapRaw final : public MapBase {
   }
 
  private:
-  static std::uint32_t index_of(const void* key) noexcept {
-    std::uint32_t index = 0;
-    std::memcpy(&index, key, sizeof(index));
-    return index;
-  }
-
   detail::ArrayTable table_;
 };
 
@@ -639,28 +647,13 @@ class CpuMapRaw final : public UnbatchedMapBase {
     return Errc::not_supported;
   }
   Errc get_next_key(const void* key, void* next_key) override {
-    if (!can_read())
-      return Errc::permission;
-    if (next_key == nullptr)
-      return Errc::fault;
-    std::uint32_t index = 0;
-    if (key != nullptr)
-      index = index_of(key);
-    std::uint32_t next = 0;
-    const Errc err = map_.get_next_key(key == nullptr ? nullptr : &index, next);
-    if (err == Errc::ok)
-      std::memcpy(next_key, &next, sizeof(next));
-    return err;
+    return next_index(key, next_key, [&](const std::uint32_t* k, std::uint32_t& next) {
+      return map_.get_next_key(k, next);
+    });
   }
   CpuMap* cpu_map() noexcept override { return &map_; }
 
  private:
-  static std::uint32_t index_of(const void* key) noexcept {
-    std::uint32_t index = 0;
-    std::memcpy(&index, key, sizeof(index));
-    return index;
-  }
-
   CpuMap map_;
 };
 }  // namespace

@@ -25,11 +25,9 @@
 #include <atomic>
 #include <cstddef>
 #include <cstdint>
-#include <cstring>
 #include <limits>
 #include <memory>
 #include <stdexcept>
-#include <vector>
 
 #include "xmaps/detail/mpmc_ring.h"
 #include "xmaps/detail/region.h"

@@ -23,9 +23,7 @@
 #include "xmaps/detail/mpmc_ring.h"
 #include "xmaps/xdp.h"
 
-namespace xmaps {
-class CpuMap;
-namespace detail {
+namespace xmaps::detail {
 
 // What the frames handed to one entry became. Ingress side (many writers): relaxed
 // fetch_add, per ingress CPU. Worker side (one writer): relaxed load + store.
@@ -51,7 +49,6 @@ inline void bump(std::atomic<std::uint64_t>& c, std::uint64_t n = 1) noexcept {
 }
 
 struct CpuMapEntry {
-  CpuMap* map = nullptr;
   std::uint32_t key = 0;
   std::uint32_t qsize = 0;
   std::uint32_t bulk = 8;  // frames per ingress bulk queue
@@ -77,5 +74,4 @@ struct CpuMapEntry {
   }
 };
 
-}  // namespace detail
-}  // namespace xmaps
+}  // namespace xmaps::detail
