@@ -92,7 +92,7 @@ TEST(BpfCSpecExamples, RoundRobinProgramSpreadsFramesOverTheCpumap) {
     }
     ctx.flush();
   }
-  xmaps::CpuMap* engine = xmaps::bpf_detail::live(xmaps::bpf_map_of(&cpu_map))->cpu_map();
+  xmaps::CpuMap* engine = xmaps::bpf_map_object(&cpu_map)->cpu_map();
   ASSERT_NE(engine, nullptr);
   for (__u32 c = 0; c < ncpus; ++c) {
     for (int spin = 0; engine->stats(c).processed < kFrames / ncpus && spin < 10000; ++spin)

@@ -24,7 +24,8 @@
 //   bpf_map_lookup_elem, bpf_map_update_elem, bpf_map_delete_elem, bpf_map_lookup_percpu_elem,
 //   bpf_map_push_elem, bpf_map_pop_elem, bpf_map_peek_elem, bpf_redirect_map (CPUMAP; the
 //   thread needs a RedirectContext, xmaps/redirect.h), bpf_get_smp_processor_id (the thread's
-//   current_cpu()), bpf_num_possible_cpus; __sync_fetch_and_add works on values as in BPF.
+//   current_cpu()), bpf_num_possible_cpus, bpf_loop; __sync_fetch_and_add works on values as in
+//   BPF.
 // `struct xdp_md` has the kernel's field names, with data / data_end / data_meta wide enough
 // for native pointers (so `(void *)(long)ctx->data` works); xmaps::xdp_program(fn) turns
 // `int fn(struct xdp_md *)` into an XdpProgram the redirect engine and the simulator run.
@@ -33,6 +34,7 @@
 // the verifier's checks (bounds against data_end) are the program's own business natively.
 #pragma once
 
+#include <cerrno>
 #include <cstdint>
 #include <string>
 #include <type_traits>
@@ -190,6 +192,14 @@ struct ::bpf_map* bpf_map_of(Def* def) noexcept {
   return bpf_detail::define(def, bpf_detail::spec_of<Def>());
 }
 
+// The xmaps::Map behind a program file's map (made now if it was not yet; nullptr if it cannot
+// be), for what libbpf's API has no call for: e.g. bpf_map_object(&cpu_map)->cpu_map() to give
+// a CPUMAP entry a second program that is a native function (xdp_program()).
+template <class Def>
+Map* bpf_map_object(Def* def) noexcept {
+  return bpf_detail::map_of(def);
+}
+
 // `int fn(struct xdp_md *)` as an XdpProgram: the context is made from the frame (data, len,
 // ingress ifindex, RX queue), the return value is the action.
 inline XdpProgram xdp_program(int (*fn)(struct xdp_md*), std::string name = {}) {
@@ -278,4 +288,23 @@ inline __u32 bpf_get_smp_processor_id() noexcept {
 
 inline __u32 bpf_num_possible_cpus() noexcept {
   return static_cast<__u32>(xmaps::possible_cpus());
+}
+
+// bpf_loop(): callback_fn(i, callback_ctx) for i = 0, 1, ... nr_loops - 1, stopping after a call
+// that returns non-zero (the verifier allows 0 and 1); returns the number of calls made.
+// -EINVAL for flags != 0 and -E2BIG for nr_loops > 1 << 23 (BPF_MAX_LOOPS), as the kernel.
+// The callback is any `long (__u32, void *)` function, as BPF C passes it.
+template <class Callback>
+long bpf_loop(__u32 nr_loops, Callback* callback_fn, void* callback_ctx, __u64 flags) noexcept {
+  static_assert(std::is_invocable_r_v<long, Callback&, __u32, void*>,
+                "xmaps: bpf_loop()'s callback is `long callback(__u32 index, void *ctx)`");
+  if (flags != 0)
+    return -static_cast<long>(EINVAL);
+  if (nr_loops > (__u32{1} << 23))
+    return -static_cast<long>(E2BIG);
+  for (__u32 i = 0; i < nr_loops; ++i) {
+    if (callback_fn(i, callback_ctx) != 0)
+      return static_cast<long>(i) + 1;
+  }
+  return static_cast<long>(nr_loops);
 }
