@@ -16,6 +16,7 @@
 #include <stdexcept>
 #include <string>
 #include <thread>
+#include <unistd.h>
 #include <vector>
 #include <xmaps/bpf.h>
 #include <xmaps/bpf_helpers.h>
@@ -287,12 +288,17 @@ TEST_F(BpfCPrograms, RoundRobinRedirectDeliversEveryFrameOnBothSides) {
   {
     ASSERT_EQ(bpf_map_update_elem(fd_of(&prog_cpumap::rr_targets), &zero, &remote, BPF_ANY), 0);
     ASSERT_EQ(bpf_map_update_elem(fd_of(&prog_cpumap::rr_count), &zero, &one, BPF_ANY), 0);
+    // The user side as the kernel's below, but for where the second program's fd comes from.
+    const int second = xmaps::bpf_program_fd(prog_cpumap::cpumap_count_drop, "count-drop");
+    ASSERT_GT(second, 0);
+    bpf_cpumap_val entry{};
+    entry.qsize = kQsize;
+    entry.bpf_prog.fd = second;
+    const int cpus = fd_of(&prog_cpumap::rr_cpu_map);
+    ASSERT_EQ(bpf_map_update_elem(cpus, &remote, &entry, BPF_ANY), 0);
+    ASSERT_EQ(close(second), 0);  // the entry keeps its program
     xmaps::CpuMap* engine = xmaps::bpf_map_object(&prog_cpumap::rr_cpu_map)->cpu_map();
     ASSERT_NE(engine, nullptr);
-    ASSERT_EQ(engine->update(remote, kQsize,
-                             std::make_shared<const xmaps::XdpProgram>(
-                                 xmaps::xdp_program(prog_cpumap::cpumap_count_drop, "drop"))),
-              xmaps::Errc::ok);
     const xmaps::XdpProgram first = xmaps::xdp_program(prog_cpumap::cpumap_rr_redirect, "rr");
     xmaps::FramePool pool(kFrames);
     {
@@ -307,7 +313,7 @@ TEST_F(BpfCPrograms, RoundRobinRedirectDeliversEveryFrameOnBothSides) {
         ctx.flush();
       }
     }
-    ASSERT_EQ(engine->update(remote, 0), xmaps::Errc::ok);  // qsize 0: drain and delete
+    ASSERT_EQ(bpf_map_delete_elem(cpus, &remote), 0);  // drains the entry first
     std::uint64_t delivered = 0;
     ASSERT_EQ(bpf_map_lookup_elem(fd_of(&prog_cpumap::rr_delivered), &zero, &delivered), 0);
     EXPECT_EQ(engine->totals().enqueue_drops, 0U);
@@ -330,6 +336,45 @@ TEST_F(BpfCPrograms, RoundRobinRedirectDeliversEveryFrameOnBothSides) {
       std::this_thread::sleep_for(std::chrono::milliseconds(10));
   }
   EXPECT_EQ(delivered, kFrames);
+}
+
+// Program descriptors name a CPUMAP entry's second program in the byte-level value, as
+// program fds do in the kernel; anything else there fails as a bad fd does (ENOMEM).
+TEST(BpfProgramFd, NamesASecondProgramAndOnlyWhileOpen) {
+  if (xmaps::possible_cpus() < 2)
+    GTEST_SKIP() << "needs 2 CPUs";
+  const int map = bpf_map_create(BPF_MAP_TYPE_CPUMAP, "cpus", sizeof(__u32), sizeof(bpf_cpumap_val),
+                                 2, nullptr);
+  ASSERT_GE(map, 0);
+  auto prog = std::make_shared<const xmaps::XdpProgram>(
+      [](xmaps::Frame&) { return xmaps::XdpAction::drop; }, "drop");
+  const int pfd = xmaps::bpf_program_fd(prog);
+  ASSERT_GT(pfd, 0);
+  const __u32 key = 1;
+  bpf_cpumap_val v{};
+  v.qsize = 64;
+  v.bpf_prog.fd = pfd;
+  ASSERT_EQ(bpf_map_update_elem(map, &key, &v, BPF_ANY), 0);
+  bpf_cpumap_val out{};
+  ASSERT_EQ(bpf_map_lookup_elem(map, &key, &out), 0);
+  EXPECT_EQ(out.qsize, 64U);
+  EXPECT_EQ(out.bpf_prog.id, prog->id());
+  EXPECT_EQ(bpf_map_lookup_elem(pfd, &key, &out), -EBADF);  // a program's fd is not a map's
+  v.bpf_prog.fd = map;                                      // a map's fd is not a program's
+  EXPECT_EQ(bpf_map_update_elem(map, &key, &v, BPF_ANY), -ENOMEM);
+  ASSERT_EQ(close(pfd), 0);
+  v.bpf_prog.fd = pfd;
+  EXPECT_EQ(bpf_map_update_elem(map, &key, &v, BPF_ANY), -ENOMEM);
+  ASSERT_EQ(bpf_map_lookup_elem(map, &key, &out), 0);  // the failed updates left the entry
+  EXPECT_EQ(out.bpf_prog.id, prog->id());
+  v.bpf_prog.fd = 0;  // no program
+  ASSERT_EQ(bpf_map_update_elem(map, &key, &v, BPF_ANY), 0);
+  ASSERT_EQ(bpf_map_lookup_elem(map, &key, &out), 0);
+  EXPECT_EQ(out.bpf_prog.id, 0U);
+  EXPECT_EQ(xmaps::bpf_program_fd(std::shared_ptr<const xmaps::XdpProgram>{}), -EINVAL);
+  EXPECT_EQ(xmaps::bpf_program_fd(nullptr), -EINVAL);  // the BPF-C function overload
+  EXPECT_EQ(errno, EINVAL);
+  ASSERT_EQ(close(map), 0);
 }
 
 }  // namespace

@@ -14,27 +14,31 @@
 #include <unistd.h>
 #include <unordered_map>
 
+#include "program_fds.h"
 #include "xmaps/cpu.h"
 #include "xmaps/detail/bpf_definition.h"
 #include "xmaps/errc.h"
 #include "xmaps/map.h"
+#include "xmaps/xdp.h"
 
 namespace {
 
 using xmaps::Errc;
 using xmaps::Map;
 
-// A descriptor xmaps handed out: the map and the identity of the eventfd behind the number.
+// A descriptor xmaps handed out: a map or a program, and the identity of the eventfd behind
+// the number.
 struct Handle {
   std::shared_ptr<Map> map;
+  std::shared_ptr<const xmaps::XdpProgram> program;
   dev_t dev = 0;
   ino_t ino = 0;
 };
 
 class FdTable {
  public:
-  // A new descriptor for `map`; negative errno if no descriptor can be made.
-  int add(std::shared_ptr<Map> map) {
+  // A new descriptor for `map` or `program`; negative errno if no descriptor can be made.
+  int add(std::shared_ptr<Map> map, std::shared_ptr<const xmaps::XdpProgram> program = nullptr) {
     const int fd = ::eventfd(0, EFD_CLOEXEC);
     if (fd < 0)
       return -errno;
@@ -45,26 +49,32 @@ class FdTable {
       return -e;
     }
     std::lock_guard lock(mu_);
-    handles_[fd] = Handle{std::move(map), st.st_dev, st.st_ino};  // replaces a closed one
+    handles_[fd] =
+        Handle{std::move(map), std::move(program), st.st_dev, st.st_ino};  // replaces a closed one
     return fd;
   }
 
-  // The map behind `fd`, or nullptr if xmaps did not make it or it was closed since.
-  std::shared_ptr<Map> get(int fd) {
+  // The map behind `fd`, or nullptr if xmaps did not make it, it is a program's, or it was
+  // closed since.
+  std::shared_ptr<Map> get(int fd) { return handle(fd).map; }
+  // The same for a program's descriptor.
+  std::shared_ptr<const xmaps::XdpProgram> program(int fd) { return handle(fd).program; }
+
+ private:
+  Handle handle(int fd) {
     struct stat st {};
     const bool open = fd >= 0 && ::fstat(fd, &st) == 0;
     std::lock_guard lock(mu_);
     const auto it = handles_.find(fd);
     if (it == handles_.end())
-      return nullptr;
+      return {};
     if (!open || st.st_dev != it->second.dev || st.st_ino != it->second.ino) {
       handles_.erase(it);  // closed (and maybe reused by something else): the handle is gone
-      return nullptr;
+      return {};
     }
-    return it->second.map;
+    return it->second;
   }
 
- private:
   std::mutex mu_;
   std::unordered_map<int, Handle> handles_;
 };
@@ -241,6 +251,23 @@ int bpf_map__fd(const struct bpf_map* map) {
   }
   return m->fd;
 }
+
+namespace xmaps {
+
+int bpf_program_fd(std::shared_ptr<const XdpProgram> program) {
+  if (program == nullptr)
+    return fail(EINVAL);
+  const int fd = fds().add(nullptr, std::move(program));
+  return fd >= 0 ? fd : fail(-fd);
+}
+
+namespace detail {
+std::shared_ptr<const XdpProgram> program_of_fd(int fd) {
+  return fds().program(fd);
+}
+}  // namespace detail
+
+}  // namespace xmaps
 
 namespace xmaps::bpf_detail {
 

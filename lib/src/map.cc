@@ -15,6 +15,7 @@
 #include <string>
 #include <vector>
 
+#include "program_fds.h"
 #include "xmaps/array_map.h"
 #include "xmaps/cpu.h"
 #include "xmaps/cpumap.h"
@@ -592,8 +593,8 @@ class QueueStackRaw final : public UnbatchedMapBase {
 
 // CPUMAP: kernel/bpf/cpumap.c's syscall side over a CpuMap. Values are struct bpf_cpumap_val:
 // {u32 qsize; u32 prog fd (update) / prog id (lookup)}, or qsize alone (value_size 4). A
-// second program can only be given by fd, and no xmaps program has one here: an fd other
-// than 0 fails as the kernel fails for a bad fd (the entry cannot be made: ENOMEM).
+// second program is given by a descriptor from xmaps::bpf_program_fd() (xmaps/bpf.h); any
+// other positive fd fails as the kernel fails for a bad fd (the entry cannot be made: ENOMEM).
 class CpuMapRaw final : public UnbatchedMapBase {
  public:
   explicit CpuMapRaw(const MapSpec& spec) : UnbatchedMapBase(spec), map_(spec.max_entries) {}
@@ -630,9 +631,13 @@ class CpuMapRaw final : public UnbatchedMapBase {
       return Errc::overflow;
     if (index >= static_cast<std::uint32_t>(possible_cpus()))
       return Errc::no_device;
-    if (words[0] != 0 && static_cast<std::int32_t>(words[1]) > 0)
-      return Errc::no_memory;  // no such program fd
-    return map_.update(index, words[0], nullptr, flags);
+    std::shared_ptr<const XdpProgram> second;
+    if (words[0] != 0 && static_cast<std::int32_t>(words[1]) > 0) {
+      second = detail::program_of_fd(static_cast<int>(words[1]));
+      if (second == nullptr)
+        return Errc::no_memory;  // not a program's fd: the kernel cannot make the entry either
+    }
+    return map_.update(index, words[0], std::move(second), flags);
   }
   Errc erase(const void* key) override {
     if (!can_write())

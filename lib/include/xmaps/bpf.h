@@ -20,13 +20,15 @@
 //
 // Maps defined in a program file (xmaps/bpf_helpers.h) are reached with xmaps::bpf_map_of(&def),
 // which gives libbpf's `struct bpf_map *` for bpf_map__set_max_entries() (before first use) and
-// bpf_map__fd().
+// bpf_map__fd(). Native programs get descriptors from xmaps::bpf_program_fd(), for CPUMAP
+// values.
 //
 // Thread safety: every call may run concurrently with every other.
 #pragma once
 
 #include <cstddef>
 #include <cstdint>
+#include <memory>
 
 #include "xmaps/detail/linux_bpf.h"  // the constants, as <linux/bpf.h> has them
 
@@ -84,3 +86,13 @@ int bpf_map__set_max_entries(struct bpf_map* map, __u32 max_entries);
 __u32 bpf_map__max_entries(const struct bpf_map* map);
 // The map's fd (the map is created now if it was not yet); negative errno if it cannot be.
 int bpf_map__fd(const struct bpf_map* map);
+
+namespace xmaps {
+class XdpProgram;
+// A descriptor for a native program, as libbpf's bpf_program__fd() gives one for a loaded
+// program: what a CPUMAP value's bpf_prog.fd takes, so that the entry runs `program` as its
+// second program (and a lookup reports program->id()). close() ends the handle; entries made
+// with it keep the program. -EINVAL for nullptr; negative errno if no descriptor can be made.
+// For a BPF-C function: bpf_program_fd(std::make_shared<const XdpProgram>(xdp_program(fn))).
+int bpf_program_fd(std::shared_ptr<const XdpProgram> program);
+}  // namespace xmaps

@@ -36,6 +36,7 @@
 
 #include <cerrno>
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <type_traits>
 #include <utility>
@@ -214,6 +215,18 @@ inline XdpProgram xdp_program(int (*fn)(struct xdp_md*), std::string name = {}) 
         return static_cast<XdpAction>(fn(&ctx));
       },
       std::move(name));
+}
+
+// A descriptor for a native program (xmaps/bpf.h), e.g. for a CPUMAP value's bpf_prog.fd.
+int bpf_program_fd(std::shared_ptr<const XdpProgram> program);
+// The same for `int fn(struct xdp_md *)`: bpf_program_fd(xdp_program(fn, name)); -EINVAL for
+// nullptr.
+inline int bpf_program_fd(int (*fn)(struct xdp_md*), std::string name = {}) {
+  if (fn == nullptr) {
+    errno = EINVAL;
+    return -EINVAL;
+  }
+  return bpf_program_fd(std::make_shared<const XdpProgram>(xdp_program(fn, std::move(name))));
 }
 
 }  // namespace xmaps
