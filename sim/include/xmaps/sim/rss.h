@@ -38,15 +38,17 @@ inline constexpr std::array<std::uint8_t, kRssKeySize> kMicrosoftRssKey = {
 [[nodiscard]] std::uint32_t toeplitz_reference(std::span<const std::uint8_t> key,
                                                std::span<const std::uint8_t> input) noexcept;
 
-// RETA fillers: queue i % queues for entry i (round-robin over `queues`), and `equal N` as
-// ethtool -X: spread over the first n queues.
+// RETA fillers: queue i % queues for entry i (round-robin over `queues`, the NIC's default),
+// and `equal N` as ethtool -X: entry i is queue i % n, spread over the first n queues (so
+// reta_round_robin(q) == reta_equal(q)). Both throw std::invalid_argument for 0 or > 128.
 [[nodiscard]] std::array<std::uint32_t, kRetaSize> reta_round_robin(std::uint32_t queues);
+[[nodiscard]] std::array<std::uint32_t, kRetaSize> reta_equal(std::uint32_t n);
 
 struct RssConfig {
   std::uint32_t queues = 1;  // 1 .. 128
   std::array<std::uint8_t, kRssKeySize> key = kMicrosoftRssKey;
   // Empty: round-robin over `queues`. Otherwise exactly 128 entries, each < queues.
-  std::vector<std::uint32_t> reta;
+  std::vector<std::uint32_t> reta{};  // {}: designated initializers may omit it (-Wextra)
   bool udp_4tuple = false;  // hash UDP's ports too
   bool tcp_4tuple = true;   // hash TCP's ports (NIC default)
 };
