@@ -1,0 +1,24 @@
+# SPDX-License-Identifier: MIT
+# Runs xmaps-sim with arguments and checks its exit status and output (ctest -P script).
+#   -D EXE=path/to/xmaps-sim
+#   -D ARGS=a|b|c            arguments, separated by '|'
+#   -D EXPECT=zero|nonzero   the exit status expected
+#   -D REGEX=...             must match stdout + stderr
+#   -D GARBAGE=file          optional: write garbage bytes to this file first (a malformed pcap)
+if(DEFINED GARBAGE)
+  file(WRITE "${GARBAGE}" "\xd4\xc3\xb2\xa1 this is not a capture, just bytes that start like one")
+endif()
+string(REPLACE "|" ";" argv "${ARGS}")
+execute_process(COMMAND "${EXE}" ${argv} RESULT_VARIABLE rc OUTPUT_VARIABLE out ERROR_VARIABLE err
+                TIMEOUT 120)
+set(all "${out}${err}")
+if(EXPECT STREQUAL "zero" AND NOT rc EQUAL 0)
+  message(FATAL_ERROR "xmaps-sim ${argv}: exit status ${rc}, expected 0\n${all}")
+endif()
+if(EXPECT STREQUAL "nonzero" AND (rc EQUAL 0 OR NOT rc MATCHES "^[0-9]+$"))
+  message(FATAL_ERROR "xmaps-sim ${argv}: exit status '${rc}', expected a non-zero exit (not a crash)\n${all}")
+endif()
+if(NOT all MATCHES "${REGEX}")
+  message(FATAL_ERROR "xmaps-sim ${argv}: output does not match '${REGEX}'\n${all}")
+endif()
+message(STATUS "xmaps-sim ${argv}: exit ${rc}, output matches '${REGEX}'")

@@ -1,0 +1,281 @@
+// SPDX-License-Identifier: MIT
+//
+// End-to-end runs of the live pipeline (xmaps/sim/pipeline.h): every run must conserve frames
+// exactly (generated = delivered + drops by reason, nothing in flight, the pool full again).
+// Scenarios: the default one, small; the RSS-imbalance case (single destination, UDP hashed on
+// the 2-tuple); a drop-all first program; a rate-limited run; the spec's BPF-C round-robin
+// CPUMAP program as the first program, redirecting into its own cpu_map; more threads than
+// cores; pcap replay, including a truncated capture.
+//
+// The binary models 8 possible CPUs (set before anything reads the count), so that 4 ingress
+// + 4 worker CPUs can run on this 2-core machine: CPUs that do not exist here run unpinned.
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <string>
+#include <unistd.h>
+#include <vector>
+#include <xmaps/bpf.h>
+#include <xmaps/bpf_helpers.h>
+
+#include <gtest/gtest.h>
+
+#include "xmaps/cpu.h"
+#include "xmaps/sim/pcap_io.h"
+#include "xmaps/sim/pipeline.h"
+#include "xmaps/sim/report.h"
+#include "xmaps/sim/scenario.h"
+
+// NOLINTBEGIN: the spec's example, as the document writes it
+#include "bpf_c/spec_cpumap_round_robin.inc"
+// NOLINTEND
+
+namespace {
+
+constexpr int kModelCpus = 8;
+const bool kModelled = [] {
+  xmaps::set_possible_cpus(kModelCpus);
+  return true;
+}();
+
+using xmaps::sim::RunResult;
+using xmaps::sim::Scenario;
+
+// A short run: a packet count, with a time cap so a sanitizer build cannot hang the suite.
+Scenario small(std::uint64_t packets = 20000) {
+  Scenario s;
+  s.packets = packets;
+  s.duration_s = 20;
+  s.interval_ms = 10;
+  s.pool_frames = 4096;
+  return s;
+}
+
+void expect_conserved(const RunResult& r) {
+  EXPECT_TRUE(r.conserved) << r.conservation;
+  EXPECT_EQ(r.in_flight, 0U);
+  EXPECT_EQ(r.pool_in_use, 0U) << "every frame recycled";
+  EXPECT_EQ(r.generated, r.delivered + r.drops.total()) << r.conservation;
+  EXPECT_EQ(r.latency.count(), r.delivered) << "every delivered frame timed";
+  std::uint64_t queued = 0;
+  for (const auto& q : r.queues)
+    queued += q.frames;
+  EXPECT_EQ(queued + r.drops.no_free_frame + r.drops.oversize, r.generated);
+}
+
+TEST(SimPipeline, DefaultScenarioSmallConservesEveryFrame) {
+  ASSERT_TRUE(kModelled);
+  const RunResult r = xmaps::sim::run_pipeline(small());
+  expect_conserved(r);
+  EXPECT_EQ(r.generated, 20000U);
+  EXPECT_GT(r.delivered, 0U);
+  EXPECT_GT(r.latency.percentile(50), 0U);
+  EXPECT_GE(r.latency.max(), r.latency.percentile(99));
+  ASSERT_FALSE(r.ingress.empty());
+  ASSERT_FALSE(r.workers.empty());
+  EXPECT_EQ(r.scenario.rss.queues, std::max<std::uint32_t>(2, r.scenario.ingress_cpus.size()));
+  EXPECT_TRUE(r.have_flow_stats);
+  EXPECT_EQ(r.flow_lookups, r.delivered);
+  EXPECT_LE(r.flow_inserts, 1024U) << "1024 flows, 65536 entries: no flow inserted twice";
+  EXPECT_EQ(r.flow_evictions, 0U);
+  EXPECT_GT(r.flow_hit_ratio(), 0.5);
+  const std::string summary = xmaps::sim::format_summary(r);
+  EXPECT_NE(summary.find("conservation: generated 20000 = delivered"), std::string::npos)
+      << summary;
+  EXPECT_NE(summary.find("OK"), std::string::npos);
+}
+
+TEST(SimPipeline, SingleDestinationUdpOnTheTwoTupleLandsOnOneQueue) {
+  Scenario s = small();
+  s.traffic.mix = xmaps::sim::FlowMix::single_destination;
+  s.traffic.flows = 1;  // one source too: one 2-tuple
+  s.rss.queues = 4;
+  s.ingress_cpus = {0, 1};
+  s.worker_cpus = {2, 3};
+  s.first_program = "hash";
+  RunResult r = xmaps::sim::run_pipeline(s);
+  expect_conserved(r);
+  std::uint64_t top = 0;
+  std::uint32_t busy_queues = 0;
+  for (const auto& q : r.queues) {
+    top = std::max(top, q.frames);
+    busy_queues += q.frames != 0;
+  }
+  EXPECT_EQ(top, r.generated) << "every frame on one RX queue";
+  EXPECT_EQ(busy_queues, 1U);
+  const std::string summary = xmaps::sim::format_summary(r);
+  EXPECT_NE(summary.find("busiest queue 100.0 % of frames"), std::string::npos) << summary;
+  EXPECT_NE(summary.find("IMBALANCED"), std::string::npos) << summary;
+
+  // Hashing UDP's ports too (many sources) spreads the same destination over the queues.
+  s.traffic.flows = 256;
+  s.rss.udp_4tuple = true;
+  r = xmaps::sim::run_pipeline(s);
+  expect_conserved(r);
+  for (const auto& q : r.queues)
+    EXPECT_GT(q.frames, r.generated / 8) << "queue " << q.queue;
+}
+
+TEST(SimPipeline, DropAllFirstProgramDropsEverythingCounted) {
+  Scenario s = small(10000);
+  s.first_program = "drop";
+  const RunResult r = xmaps::sim::run_pipeline(s);
+  expect_conserved(r);
+  EXPECT_EQ(r.delivered, 0U);
+  EXPECT_EQ(r.drops.first_program, r.generated);
+  EXPECT_EQ(r.drops.total(), r.generated);
+  for (const auto& w : r.workers)
+    EXPECT_EQ(w.stats.enqueued, 0U);
+}
+
+TEST(SimPipeline, RateLimitedRunKeepsToTheRate) {
+  Scenario s;
+  s.rate_pps = 20000;
+  s.burst = 256;
+  s.duration_s = 0.25;
+  s.interval_ms = 50;
+  const RunResult r = xmaps::sim::run_pipeline(s);
+  expect_conserved(r);
+  // 0.25 s at 20 kpps is 5000 packets, + the first burst; never more. Fewer when the source
+  // thread is descheduled for longer than a burst's worth of tokens (12.8 ms) on a loaded
+  // machine (sanitizers, parallel builds): tokens beyond the burst are not saved.
+  EXPECT_GE(r.generated, 1000U) << xmaps::sim::format_summary(r);
+  EXPECT_LE(r.generated, static_cast<std::uint64_t>(r.wall_seconds * 20000) + 256U + 64U)
+      << xmaps::sim::format_summary(r);
+  EXPECT_EQ(r.drops.no_free_frame, 0U);
+  EXPECT_FALSE(r.intervals.empty());
+}
+
+TEST(SimPipeline, SpecRoundRobinBpfCProgramRedirectsIntoItsOwnCpumap) {
+  ASSERT_EQ(set_max_cpu_entries(xmaps::bpf_map_of(&cpu_map)), 0);
+  const std::vector<int> workers = {2, 3};
+  const int avail = bpf_map__fd(xmaps::bpf_map_of(&cpus_available));
+  ASSERT_GE(avail, 0);
+  for (__u32 i = 0; i < static_cast<__u32>(kModelCpus); ++i) {
+    const __u32 cpu = static_cast<__u32>(workers[i % workers.size()]);
+    ASSERT_EQ(bpf_map_update_elem(avail, &i, &cpu, BPF_ANY), 0);
+  }
+  // The program's cpu_map, reached through its definition: the map's CpuMap engine.
+  xmaps::Map* m = xmaps::bpf_map_object(&cpu_map);
+  ASSERT_NE(m, nullptr);
+  xmaps::CpuMap* engine = m->cpu_map();
+  ASSERT_NE(engine, nullptr);
+
+  Scenario s = small(20000);
+  s.ingress_cpus = {0, 1};
+  s.worker_cpus = workers;
+  xmaps::sim::PipelineHooks hooks;
+  hooks.first_program = std::make_shared<xmaps::XdpProgram>(
+      xmaps::xdp_program(xdp_redir_cpu_round_robin, "spec round robin"));
+  hooks.cpu_map = engine;
+  const RunResult r = xmaps::sim::run_pipeline(s, hooks);
+  expect_conserved(r);
+  ASSERT_EQ(r.workers.size(), 2U);
+  // Round robin per ingress CPU over 8 slots alternating 2, 3: the split is even to within one
+  // frame per ingress CPU.
+  const auto a = r.workers[0].stats.enqueued + r.workers[0].stats.enqueue_drops;
+  const auto b = r.workers[1].stats.enqueued + r.workers[1].stats.enqueue_drops;
+  EXPECT_EQ(a + b, r.generated);
+  EXPECT_LE(a > b ? a - b : b - a, 2U);
+  EXPECT_EQ(r.delivered + r.drops.cpumap_enqueue, r.generated);
+  // The pipeline's entries are gone again.
+  xmaps::CpuMapValue v;
+  EXPECT_EQ(engine->lookup(2, v), xmaps::Errc::not_found);
+}
+
+TEST(SimPipeline, MoreThreadsThanCoresDoesNotLivelock) {
+  Scenario s = small(20000);
+  s.ingress_cpus = {0, 1, 2, 3};
+  s.worker_cpus = {4, 5, 6, 7};
+  s.rss.queues = 4;
+  s.rss.udp_4tuple = true;
+  s.first_program = "hash";
+  const RunResult r = xmaps::sim::run_pipeline(s);
+  expect_conserved(r);
+  EXPECT_EQ(r.generated, 20000U);
+  EXPECT_EQ(r.ingress.size(), 4U);
+  EXPECT_EQ(r.workers.size(), 4U);
+  for (const auto& in : r.ingress)
+    EXPECT_GT(in.frames, 0U) << "ingress CPU " << in.cpu;
+  bool noted = false;
+  for (const std::string& n : r.notes)
+    noted = noted || n.find("unpinned") != std::string::npos;
+  EXPECT_TRUE(noted) << "CPUs 2..7 do not exist here: their threads run unpinned, and say so";
+}
+
+TEST(SimPipeline, ImpossibleCpuSetIsAClearError) {
+  Scenario s = small();
+  s.ingress_cpus = {999};
+  try {
+    (void)xmaps::sim::run_pipeline(s);
+    ADD_FAILURE() << "no exception";
+  } catch (const std::invalid_argument& e) {
+    EXPECT_NE(std::string(e.what()).find("CPU 999 does not exist"), std::string::npos) << e.what();
+  }
+}
+
+std::filesystem::path temp_path(const std::string& name) {
+  return std::filesystem::temp_directory_path() /
+         ("xmaps_pipeline_" + std::to_string(::getpid()) + "_" + name);
+}
+
+TEST(SimPipeline, WrittenTrafficReplaysFromPcap) {
+  const std::filesystem::path pcap = temp_path("out.pcap");
+  Scenario s = small(3000);
+  s.pcap_out = pcap.string();
+  s.pcap_out_packets = 1000;
+  s.traffic.ipv6_share = 0.5;
+  s.traffic.vlan = true;
+  RunResult r = xmaps::sim::run_pipeline(s);
+  expect_conserved(r);
+  EXPECT_EQ(r.pcap_written, 1000U);
+
+  Scenario replay = small(0);
+  replay.packets = 0;
+  replay.pcap_in = pcap.string();
+  replay.pcap_loop = false;
+  r = xmaps::sim::run_pipeline(replay);
+  expect_conserved(r);
+  EXPECT_EQ(r.generated, 1000U) << "every packet of the capture once";
+  EXPECT_EQ(r.rss_unparsed, 0U);
+
+  // A truncated capture (the last record cut short) and garbage are refused with a message.
+  const auto size = std::filesystem::file_size(pcap);
+  std::filesystem::resize_file(pcap, size - 7);
+  try {
+    (void)xmaps::sim::run_pipeline(replay);
+    ADD_FAILURE() << "a truncated capture was accepted";
+  } catch (const std::invalid_argument& e) {
+    EXPECT_NE(std::string(e.what()).find("pcap-in"), std::string::npos) << e.what();
+  }
+  std::ofstream(pcap, std::ios::binary | std::ios::trunc) << "this is not a capture at all";
+  try {
+    (void)xmaps::sim::run_pipeline(replay);
+    ADD_FAILURE() << "garbage was accepted";
+  } catch (const std::invalid_argument& e) {
+    EXPECT_NE(std::string(e.what()).find("pcap-in"), std::string::npos) << e.what();
+  }
+  std::filesystem::remove(pcap);
+}
+
+TEST(SimPipeline, JsonAndCsvCarryEveryMetric) {
+  const RunResult r = xmaps::sim::run_pipeline(small(5000));
+  expect_conserved(r);
+  const std::string j = xmaps::sim::to_json(r);
+  for (const char* key :
+       {"\"config\"", "\"seed\"", "\"generated\"", "\"delivered\"", "\"drops\"", "\"rx_ring_full\"",
+        "\"cpumap_enqueue_drop\"", "\"latency_ns\"", "\"p99.9\"", "\"cdf\"", "\"queues\"",
+        "\"ingress\"", "\"workers\"", "\"cpus\"", "\"intervals\"", "\"flow_accounting\"",
+        "\"conserved\": true"})
+    EXPECT_NE(j.find(key), std::string::npos) << key;
+  const std::string csv = xmaps::sim::to_csv(r);
+  std::size_t lines = 0;
+  for (char c : csv)
+    lines += c == '\n';
+  EXPECT_EQ(lines, r.intervals.size() + 1);
+  EXPECT_EQ(csv.rfind("t_s,seconds,offered_pps,delivered_pps", 0), 0U);
+}
+
+}  // namespace
