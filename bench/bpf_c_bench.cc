@@ -34,6 +34,7 @@
 #include <exception>
 #include <map>
 #include <memory>
+#include <set>
 #include <string>
 #include <thread>
 #include <unistd.h>
@@ -374,6 +375,10 @@ class SideBySide : public benchmark::ConsoleReporter {
       const auto it = r.counters.find("items_per_second");
       if (r.error_occurred || it == r.counters.end() || it->second.value <= 0)
         continue;
+      // With --benchmark_repetitions: the median, not the mean, stddev or cv rows.
+      const bool median = r.run_type == Run::RT_Aggregate && r.aggregate_name == "median";
+      if (r.run_type == Run::RT_Aggregate && !median)
+        continue;
       // BM_BpfC/<op>/<side>[/args][/real_time]: the key is op plus args.
       std::string rest = name.substr(std::string("BM_BpfC/").size());
       if (const std::size_t rt = rest.rfind("/real_time"); rt != std::string::npos)
@@ -386,6 +391,10 @@ class SideBySide : public benchmark::ConsoleReporter {
       std::string key = rest.substr(0, a);
       if (b != std::string::npos)
         key.append(rest, b, std::string::npos);  // the arguments, "/qsize:..."
+      if (!median && medians_.count(key + "/" + side) != 0)
+        continue;
+      if (median)
+        medians_.insert(key + "/" + side);
       ns_[key][side] = 1e9 / it->second.value;
       if (std::find(order_.begin(), order_.end(), key) == order_.end())
         order_.push_back(key);
@@ -416,6 +425,7 @@ class SideBySide : public benchmark::ConsoleReporter {
 
  private:
   std::map<std::string, std::map<std::string, double>> ns_;
+  std::set<std::string> medians_;  // key/side rows whose figure is a median
   std::vector<std::string> order_;
 };
 
