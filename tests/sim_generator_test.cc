@@ -26,6 +26,7 @@ std::atomic<std::uint64_t> g_allocations{0};
 }  // namespace
 
 void* operator new(std::size_t n) {
+  // Relaxed: a count read after the fact by the same thread; it orders nothing.
   g_allocations.fetch_add(1, std::memory_order_relaxed);
   if (void* p = std::malloc(n == 0 ? 1 : n))
     return p;
