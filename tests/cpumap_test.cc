@@ -18,6 +18,8 @@
 
 #include <gtest/gtest.h>
 
+#include "support/eventually.h"
+
 namespace {
 
 using namespace std::chrono_literals;
@@ -32,17 +34,7 @@ using xmaps::UpdateFlag;
 using xmaps::XdpAction;
 using xmaps::XdpProgram;
 
-// Waits (bounded) until pred() holds; returns whether it did.
-template <class Pred>
-bool eventually(Pred pred, std::chrono::milliseconds limit = 10s) {
-  const auto end = std::chrono::steady_clock::now() + limit;
-  while (!pred()) {
-    if (std::chrono::steady_clock::now() > end)
-      return false;
-    std::this_thread::sleep_for(200us);
-  }
-  return true;
-}
+using xmaps::testing::eventually;
 
 std::shared_ptr<const XdpProgram> program(XdpProgram::Fn fn) {
   return std::make_shared<const XdpProgram>(std::move(fn));

@@ -19,6 +19,7 @@
 
 #include <gtest/gtest.h>
 
+#include "support/eventually.h"
 #include "xmaps/cpumap.h"
 #include "xmaps/frame_pool.h"
 #include "xmaps/redirect.h"
@@ -45,14 +46,8 @@ using xmaps::sim::make_first_program;
 using xmaps::sim::PacketSpec;
 
 template <class Pred>
-bool eventually(Pred pred, std::chrono::milliseconds limit = 20s) {
-  const auto end = std::chrono::steady_clock::now() + limit;
-  while (!pred()) {
-    if (std::chrono::steady_clock::now() > end)
-      return false;
-    std::this_thread::sleep_for(200us);
-  }
-  return true;
+bool eventually(Pred pred) {
+  return xmaps::testing::eventually(pred, 20s);  // slower paths: a longer bound
 }
 
 FlowTuple flow(std::uint32_t i, std::uint8_t protocol = 17, std::uint8_t version = 4) {

@@ -8,8 +8,8 @@
 #pragma once
 
 #ifdef __bpf__
-#include <linux/bpf.h>
 #include <bpf/bpf_helpers.h>
+#include <linux/bpf.h>
 #else
 #include <xmaps/bpf_helpers.h>
 #endif
@@ -23,10 +23,10 @@
  * would make the kernel's verifier, which walks a bpf_loop callback until its states repeat,
  * see a new state on every pass and give up.
  */
-#define BENCH_ERRORS_MAP                                                                        \
-	struct {                                                                                \
-		__uint(type, BPF_MAP_TYPE_ARRAY);                                               \
-		__uint(max_entries, 1);                                                         \
-		__type(key, __u32);                                                             \
-		__type(value, __u64);                                                           \
-	} bench_errors SEC(".maps")
+#define BENCH_ERRORS_MAP              \
+  struct {                            \
+    __uint(type, BPF_MAP_TYPE_ARRAY); \
+    __uint(max_entries, 1);           \
+    __type(key, __u32);               \
+    __type(value, __u64);             \
+  } bench_errors SEC(".maps")

@@ -56,16 +56,16 @@ enum class SizeMix : std::uint8_t {
 struct TrafficConfig {
   std::uint64_t seed = 1;
   FlowMix mix = FlowMix::uniform;
-  std::uint32_t flows = 1024;       // >= 1 (syn_flood: ignored, every packet a new source)
-  double zipf_s = 1.1;              // zipf: > 0
-  std::uint32_t elephants = 4;      // elephants_mice: 1 .. flows - 1
-  double elephant_share = 0.9;      // elephants_mice: in (0, 1)
-  std::uint8_t protocol = 17;       // 17 UDP or 6 TCP (syn_flood: always TCP)
-  double ipv6_share = 0.0;          // fraction of flows that are IPv6, in [0, 1]
+  std::uint32_t flows = 1024;   // >= 1 (syn_flood: ignored, every packet a new source)
+  double zipf_s = 1.1;          // zipf: > 0
+  std::uint32_t elephants = 4;  // elephants_mice: 1 .. flows - 1
+  double elephant_share = 0.9;  // elephants_mice: in (0, 1)
+  std::uint8_t protocol = 17;   // 17 UDP or 6 TCP (syn_flood: always TCP)
+  double ipv6_share = 0.0;      // fraction of flows that are IPv6, in [0, 1]
   bool vlan = false;
   std::uint16_t vlan_id = 100;
   SizeMix sizes = SizeMix::fixed;
-  std::uint32_t frame_len = 60;     // fixed: kMinFrame .. kMaxFrame
+  std::uint32_t frame_len = 60;  // fixed: kMinFrame .. kMaxFrame
   // single_destination and syn_flood's target.
   FlowTuple destination{4, 17, 0, 4791, {10, 0, 0, 1}, {192, 168, 0, 1}};
 };

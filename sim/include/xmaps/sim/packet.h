@@ -27,12 +27,12 @@ inline constexpr std::uint8_t kTcpFin = 0x01, kTcpSyn = 0x02, kTcpRst = 0x04, kT
                               kTcpAck = 0x10;
 
 struct PacketSpec {
-  FlowTuple flow;                      // ip_version 4 or 6, protocol 17 (UDP) or 6 (TCP)
+  FlowTuple flow;                       // ip_version 4 or 6, protocol 17 (UDP) or 6 (TCP)
   std::uint32_t frame_len = kMinFrame;  // total bytes written; raised to the headers' size
   bool vlan = false;
-  std::uint16_t vlan_id = 0;           // 0 .. 4095
-  std::uint8_t tcp_flags = kTcpAck;    // TCP only
-  std::uint32_t tcp_seq = 0;           // TCP only
+  std::uint16_t vlan_id = 0;         // 0 .. 4095
+  std::uint8_t tcp_flags = kTcpAck;  // TCP only
+  std::uint32_t tcp_seq = 0;         // TCP only
   std::array<std::uint8_t, 6> src_mac{0x02, 0, 0, 0, 0, 1};
   std::array<std::uint8_t, 6> dst_mac{0x02, 0, 0, 0, 0, 2};
 };
@@ -50,16 +50,16 @@ struct PacketSpec {
 
 enum class ParseStatus : std::uint8_t {
   ok,
-  truncated,        // shorter than the headers it announces
-  not_ip,           // EtherType (after any VLAN tag) is neither IPv4 nor IPv6
-  bad_ip_header,    // IPv4 IHL < 5 or version field wrong, total length beyond the frame
-  fragment,         // IPv4 fragment with offset != 0: no L4 header (ports stay 0)
-  unsupported_l4,   // IP protocol other than TCP/UDP: flow.src_port/dst_port stay 0
+  truncated,       // shorter than the headers it announces
+  not_ip,          // EtherType (after any VLAN tag) is neither IPv4 nor IPv6
+  bad_ip_header,   // IPv4 IHL < 5 or version field wrong, total length beyond the frame
+  fragment,        // IPv4 fragment with offset != 0: no L4 header (ports stay 0)
+  unsupported_l4,  // IP protocol other than TCP/UDP: flow.src_port/dst_port stay 0
 };
 [[nodiscard]] std::string_view to_string(ParseStatus s) noexcept;
 
 struct ParsedPacket {
-  FlowTuple flow;               // protocol from the IP header; ports 0 unless TCP/UDP parsed
+  FlowTuple flow;  // protocol from the IP header; ports 0 unless TCP/UDP parsed
   bool has_vlan = false;
   std::uint16_t vlan_id = 0;
   std::uint8_t tcp_flags = 0;

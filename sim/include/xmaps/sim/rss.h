@@ -49,8 +49,8 @@ struct RssConfig {
   std::array<std::uint8_t, kRssKeySize> key = kMicrosoftRssKey;
   // Empty: round-robin over `queues`. Otherwise exactly 128 entries, each < queues.
   std::vector<std::uint32_t> reta{};  // {}: designated initializers may omit it (-Wextra)
-  bool udp_4tuple = false;  // hash UDP's ports too
-  bool tcp_4tuple = true;   // hash TCP's ports (NIC default)
+  bool udp_4tuple = false;            // hash UDP's ports too
+  bool tcp_4tuple = true;             // hash TCP's ports (NIC default)
 };
 
 // Parses a key written as 40 hex bytes, with or without ':' or ' ' between them; throws
