@@ -8,8 +8,11 @@
 #pragma once
 
 #ifdef __bpf__
-#include <bpf/bpf_helpers.h>
+/* Order matters: linux/bpf.h brings the __u32/__u64 types that bpf_helpers.h uses. */
+/* clang-format off */
 #include <linux/bpf.h>
+#include <bpf/bpf_helpers.h>
+/* clang-format on */
 #else
 #include <xmaps/bpf_helpers.h>
 #endif
