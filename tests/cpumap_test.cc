@@ -6,13 +6,17 @@
 #include <chrono>
 #include <cstdint>
 #include <cstring>
+#include <fstream>
 #include <memory>
 #include <mutex>
 #include <sched.h>
 #include <set>
+#include <span>
 #include <stdexcept>
+#include <string>
 #include <thread>
 #include <vector>
+#include <xmaps/cpu.h>
 #include <xmaps/cpumap.h>
 #include <xmaps/redirect.h>
 
@@ -546,6 +550,196 @@ TEST(CpuMap, TotalsAddUpEveryKey) {
   EXPECT_EQ(sum.processed, map.totals().processed);
   EXPECT_EQ(map.ingress_stats(-1).enqueued, 0U);
   EXPECT_EQ(map.stats(9).enqueued, 0U);
+}
+
+// --- manual mode (Options::manual_workers): no worker threads, run_worker() on the caller ---
+
+// Threads of this process now (/proc/self/status), or -1.
+int thread_count() {
+  std::ifstream in("/proc/self/status");
+  std::string line;
+  while (std::getline(in, line)) {
+    if (line.rfind("Threads:", 0) == 0)
+      return std::stoi(line.substr(8));
+  }
+  return -1;
+}
+
+CpuMap::Options manual_options() {
+  CpuMap::Options o;
+  o.manual_workers = true;
+  return o;
+}
+
+TEST(CpuMapManual, ProcessesExactlyWhatWasEnqueuedOnTheCallingThread) {
+  FramePool pool(256);
+  CpuMap::Options o = manual_options();
+  std::vector<std::uint64_t> seen;
+  std::vector<int> cpus;
+  const auto caller = std::this_thread::get_id();
+  bool same_thread = true;
+  o.sink = [&](std::span<Frame* const> frames, int cpu) {
+    same_thread = same_thread && std::this_thread::get_id() == caller;
+    for (Frame* f : frames) {
+      seen.push_back(f->user);
+      cpus.push_back(cpu);
+    }
+  };
+  CpuMap map(2, o);
+  EXPECT_TRUE(map.manual_workers());
+  ASSERT_EQ(map.update(0, 64), Errc::ok);
+  EXPECT_FALSE(map.worker_pinned(0));
+  send(map, pool, 0, 20);
+  EXPECT_EQ(map.ring_count(0), 20U);
+  EXPECT_EQ(map.stats(0).processed, 0U);  // nothing runs by itself
+  EXPECT_EQ(map.run_worker(0, 5), 5U);
+  EXPECT_EQ(map.ring_count(0), 15U);
+  EXPECT_EQ(map.run_worker(0, 100), 15U);
+  EXPECT_EQ(map.run_worker(0, 100), 0U);
+  EXPECT_EQ(map.ring_count(0), 0U);
+  ASSERT_EQ(seen.size(), 20U);
+  for (std::size_t i = 0; i < seen.size(); ++i) {
+    EXPECT_EQ(seen[i], i);  // in order
+    EXPECT_EQ(cpus[i], 0);
+  }
+  EXPECT_TRUE(same_thread);
+  const CpuMapStats st = map.stats(0);
+  EXPECT_EQ(st.enqueued, 20U);
+  EXPECT_EQ(st.processed, 20U);
+  EXPECT_EQ(st.passed, 20U);
+  EXPECT_EQ(st.sleeps, 0U);
+  EXPECT_EQ(pool.in_use(), 0U);
+  // Missing entries and keys out of range do nothing.
+  EXPECT_EQ(map.run_worker(1, 10), 0U);
+  EXPECT_EQ(map.run_worker(7, 10), 0U);
+  EXPECT_EQ(map.ring_count(1), 0U);
+  EXPECT_EQ(map.ring_count(7), 0U);
+}
+
+TEST(CpuMapManual, TakesFramesInBatchesOfBatchSize) {
+  FramePool pool(64);
+  CpuMap::Options o = manual_options();
+  o.batch_size = 4;
+  std::vector<std::size_t> batches;
+  o.sink = [&](std::span<Frame* const> frames, int) { batches.push_back(frames.size()); };
+  CpuMap map(1, o);
+  ASSERT_EQ(map.update(0, 64), Errc::ok);
+  send(map, pool, 0, 10);
+  EXPECT_EQ(map.run_worker(0, 9), 9U);
+  EXPECT_EQ(batches, (std::vector<std::size_t>{4, 4, 1}));
+  EXPECT_EQ(map.run_worker(0, 9), 1U);
+}
+
+TEST(CpuMapManual, AFullRingDropsAtFlush) {
+  FramePool pool(64);
+  CpuMap map(1, manual_options());
+  ASSERT_EQ(map.update(0, 8), Errc::ok);
+  {
+    const xmaps::CpuBinding as_cpu0(0);  // ingress counters go by the flushing CPU
+    send(map, pool, 0, 13);              // no worker runs: 8 fit
+  }
+  EXPECT_EQ(map.ring_count(0), 8U);
+  CpuMapStats st = map.stats(0);
+  EXPECT_EQ(st.enqueued, 8U);
+  EXPECT_EQ(st.enqueue_drops, 5U);
+  EXPECT_EQ(map.ingress_stats(0).enqueue_drops, 5U);
+  EXPECT_EQ(pool.in_use(), 8U);  // the dropped ones were recycled
+  EXPECT_EQ(map.run_worker(0, 64), 8U);
+  EXPECT_EQ(pool.in_use(), 0U);
+}
+
+TEST(CpuMapManual, SecondProgramVerdictsAndStatsAsTheThreadedWorker) {
+  FramePool pool(64);
+  CpuMap::Options o = manual_options();
+  std::uint64_t sunk = 0;
+  o.sink = [&](std::span<Frame* const> frames, int) { sunk += frames.size(); };
+  CpuMap map(2, o);
+  int seen_cpu = -1;
+  // user % 4: pass, drop, redirect without a target (error), abort.
+  const auto prog = program([&](Frame& f) {
+    seen_cpu = xmaps::current_cpu();
+    switch (f.user % 4) {
+      case 0: return XdpAction::pass;
+      case 1: return XdpAction::drop;
+      case 2: return XdpAction::redirect;
+      default: return XdpAction::tx;
+    }
+  });
+  const std::uint32_t key = xmaps::possible_cpus() > 1 ? 1 : 0;
+  ASSERT_EQ(map.update(key, 64, prog), Errc::ok);
+  send(map, pool, key, 20);
+  EXPECT_EQ(map.run_worker(key, 64), 20U);
+  EXPECT_EQ(seen_cpu, static_cast<int>(key));  // bound as CPU `key`
+  const CpuMapStats st = map.stats(key);
+  EXPECT_EQ(st.processed, 20U);
+  EXPECT_EQ(st.passed, 5U);
+  EXPECT_EQ(st.dropped, 5U);
+  EXPECT_EQ(st.redirect_errors, 5U);
+  EXPECT_EQ(st.redirected, 0U);
+  EXPECT_EQ(st.aborted, 5U);
+  EXPECT_EQ(sunk, 5U);
+  EXPECT_EQ(pool.in_use(), 0U);
+}
+
+TEST(CpuMapManual, ARedirectingSecondProgramHandsOnToAnotherManualMap) {
+  FramePool pool(64);
+  CpuMap::Options o = manual_options();
+  std::uint64_t sunk = 0;
+  o.sink = [&](std::span<Frame* const> frames, int) { sunk += frames.size(); };
+  CpuMap next(1, o);
+  ASSERT_EQ(next.update(0, 64), Errc::ok);
+  CpuMap map(1, manual_options());
+  const auto prog = program([&](Frame&) { return xmaps::redirect_map(next, 0, 0); });
+  ASSERT_EQ(map.update(0, 64, prog), Errc::ok);
+  send(map, pool, 0, 12);
+  EXPECT_EQ(map.run_worker(0, 64), 12U);
+  EXPECT_EQ(map.stats(0).redirected, 12U);
+  EXPECT_EQ(next.ring_count(0), 12U);  // flushed after each batch
+  EXPECT_EQ(next.run_worker(0, 64), 12U);
+  EXPECT_EQ(sunk, 12U);
+  EXPECT_EQ(pool.in_use(), 0U);
+}
+
+TEST(CpuMapManual, EraseUpdateAndDestructionDrainOnTheCallingThread) {
+  FramePool pool(256);
+  CpuMap::Options o = manual_options();
+  std::uint64_t sunk = 0;
+  o.sink = [&](std::span<Frame* const> frames, int) { sunk += frames.size(); };
+  {
+    CpuMap map(1, o);
+    ASSERT_EQ(map.update(0, 64), Errc::ok);
+    send(map, pool, 0, 10);
+    ASSERT_EQ(map.erase(0), Errc::ok);  // drains
+    EXPECT_EQ(sunk, 10U);
+    EXPECT_EQ(map.stats(0).processed, 10U);  // stats survive the entry
+    ASSERT_EQ(map.update(0, 64), Errc::ok);
+    send(map, pool, 0, 7);
+    ASSERT_EQ(map.update(0, 32), Errc::ok);  // replaces: the old ring is drained
+    EXPECT_EQ(sunk, 17U);
+    send(map, pool, 0, 3);
+    // Inside a batch, erase is refused (as in threaded mode).
+    RedirectContext ctx;
+    ASSERT_EQ(xmaps::redirect_map(map, 0, 0), XdpAction::redirect);
+    EXPECT_EQ(map.erase(0), Errc::busy);
+    ctx.flush();
+    EXPECT_EQ(map.stats(0).processed, 17U);
+  }  // the destructor drains the last 3
+  EXPECT_EQ(sunk, 20U);
+  EXPECT_EQ(pool.in_use(), 0U);
+}
+
+TEST(CpuMapManual, CreatesNoThreads) {
+  const int before = thread_count();
+  ASSERT_GT(before, 0);
+  FramePool pool(64);
+  CpuMap map(static_cast<std::uint32_t>(xmaps::possible_cpus()), manual_options());
+  for (int c = 0; c < xmaps::possible_cpus(); ++c)
+    ASSERT_EQ(map.update(static_cast<std::uint32_t>(c), 16), Errc::ok);
+  EXPECT_EQ(thread_count(), before);
+  send(map, pool, 0, 4);
+  EXPECT_EQ(map.run_worker(0, 4), 4U);
+  ASSERT_EQ(map.erase(0), Errc::ok);
+  EXPECT_EQ(thread_count(), before);
 }
 
 }  // namespace

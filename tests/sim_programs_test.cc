@@ -566,4 +566,39 @@ TEST(SimProgramsStress, ManyIngressThreadsConserveEveryFrame) {
   EXPECT_EQ(s.inserts, acct.table().approx_size());
 }
 
+TEST(SimFlowAccounting, PerCpuStatsAddUpToTheTotals) {
+  FramePool pool(8);
+  constexpr std::uint32_t kMax = 64;
+  FlowAccounting acct(kMax);
+  const int cpus = std::min(2, xmaps::possible_cpus());
+  for (std::uint32_t i = 0; i < 500; ++i) {
+    const xmaps::CpuBinding bind(static_cast<int>(i % static_cast<std::uint32_t>(cpus)));
+    PacketSpec spec;
+    spec.flow = flow(i % 200);  // 200 flows in 64 entries: hits, inserts and evictions
+    Frame* f = make_frame(pool, spec, 0);
+    (void)acct.account(*f);
+    ASSERT_TRUE(f->recycle());
+  }
+  xmaps::sim::FlowAccountingStats sum;
+  for (int c = 0; c < xmaps::possible_cpus(); ++c) {
+    const auto one = acct.stats(c);
+    sum.frames += one.frames;
+    sum.lookups += one.lookups;
+    sum.hits += one.hits;
+    sum.inserts += one.inserts;
+    sum.evictions += one.evictions;
+  }
+  const auto all = acct.stats();
+  EXPECT_EQ(sum.frames, 500U);
+  EXPECT_EQ(sum.frames, all.frames);
+  EXPECT_EQ(sum.lookups, all.lookups);
+  EXPECT_EQ(sum.hits, all.hits);
+  EXPECT_EQ(sum.inserts, all.inserts);
+  EXPECT_EQ(sum.evictions, all.evictions);
+  EXPECT_GT(all.evictions, 0U);
+  EXPECT_EQ(acct.stats(0).frames, 500U / static_cast<std::uint32_t>(cpus));
+  EXPECT_EQ(acct.stats(-1).frames, 0U);
+  EXPECT_EQ(acct.stats(xmaps::possible_cpus()).frames, 0U);
+}
+
 }  // namespace

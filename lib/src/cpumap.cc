@@ -3,6 +3,7 @@
 // CpuMap's control plane and its workers (see xmaps/cpumap.h for the rules).
 #include "xmaps/cpumap.h"
 
+#include <algorithm>
 #include <cstdio>
 #include <cstdlib>
 #include <exception>
@@ -50,6 +51,94 @@ bool pin_to(int cpu) noexcept {
   return ok;
 }
 
+// One batch of the worker (the body of cpu_map_kthread_run()'s loop): runs the second program
+// on the n frames in `words` (taken out of e's ring), carries out the verdicts and counts
+// them. The calling thread is bound to CPU e.key and owns `ctx` (an engine-owned context).
+void run_batch(detail::CpuMapEntry& e, const CpuMap::Sink& sink, RedirectContext& ctx,
+               const std::uint64_t* words, std::size_t n) {
+  detail::WorkerCounters& wc = e.worker_counters.value;
+  const XdpProgram* const prog = e.program.get();
+  // No second program and no sink: the frames are recycled by (pool, index), unread, so
+  // their metadata stays in the ingress CPU's cache for its next alloc.
+  if (prog == nullptr && !sink) {
+    detail::recycle_words(words, n);
+    detail::bump(wc.processed, n);
+    detail::bump(wc.passed, n);
+    return;
+  }
+  Frame* frames[CpuMap::kMaxBatch];
+  Frame* passed[CpuMap::kMaxBatch];
+  std::uint64_t done[CpuMap::kMaxBatch];  // words of the frames to recycle
+  for (std::size_t i = 0; i < n; ++i) {
+    frames[i] = detail::word_frame(words[i]);
+    // The metadata was last written on the ingress CPU: start every miss of the batch at
+    // once, as the kernel prefetches its pages. With intent to write, though this side only
+    // reads: the ingress CPU rewrites the line at its next alloc, and taking a line back
+    // from this core costs it less than invalidating a shared copy (cpumap_bench, drop
+    // mode: 25-30 vs 8-10 Mpps delivered on the 2-vCPU host).
+    __builtin_prefetch(frames[i], 1);
+  }
+  std::size_t npass = 0;
+  std::size_t ndone = 0;
+  std::uint64_t dropped = 0;
+  std::uint64_t redirected = 0;
+  std::uint64_t errors = 0;
+  std::uint64_t aborted = 0;
+  for (std::size_t i = 0; i < n; ++i) {
+    Frame* const f = frames[i];
+    const XdpAction act = prog != nullptr ? prog->run(*f) : XdpAction::pass;
+    switch (act) {
+      case XdpAction::pass:
+        passed[npass++] = f;
+        done[ndone++] = words[i];
+        break;
+      case XdpAction::drop:
+        ++dropped;
+        done[ndone++] = words[i];
+        break;
+      case XdpAction::redirect:
+        if (ctx.redirect(f)) {
+          ++redirected;
+        } else {
+          ++errors;  // redirect() recycled it
+        }
+        break;
+      default:  // XDP_ABORTED, XDP_TX, anything else: warned about and dropped by the kernel
+        ++aborted;
+        done[ndone++] = words[i];
+        break;
+    }
+  }
+  if (npass != 0 && sink)
+    sink(std::span<Frame* const>(passed, npass), static_cast<int>(e.key));
+  detail::recycle_words(done, ndone);  // after the sink: it may read the passed frames
+  ctx.flush();  // this batch's redirects (the kernel flushes after the batch too)
+  detail::bump(wc.processed, n);
+  detail::bump(wc.passed, npass);
+  detail::bump(wc.dropped, dropped);
+  detail::bump(wc.redirected, redirected);
+  detail::bump(wc.redirect_errors, errors);
+  detail::bump(wc.aborted, aborted);
+}
+
+// Manual mode: up to max_frames frames of e's ring, on the calling thread acting as CPU e.key.
+std::size_t run_manual(detail::CpuMapEntry& e, const CpuMap::Sink& sink, std::uint32_t batch,
+                       std::size_t max_frames) {
+  const CpuBinding bind(static_cast<int>(e.key));
+  RedirectContext ctx{RedirectContext::EngineOwned{}};
+  std::uint64_t words[CpuMap::kMaxBatch];
+  std::size_t total = 0;
+  while (total < max_frames) {
+    const std::size_t want = std::min<std::size_t>(batch, max_frames - total);
+    const std::size_t n = e.ring->pop_bulk<8>(words, want);
+    if (n == 0)
+      break;
+    run_batch(e, sink, ctx, words, n);
+    total += n;
+  }
+  return total;
+}
+
 // The worker of one entry: xmaps' cpu_map_kthread_run().
 void worker_loop(detail::CpuMapEntry& e, const CpuMap::Sink& sink, std::uint32_t batch) {
   const CpuBinding bind(static_cast<int>(e.key));
@@ -57,9 +146,6 @@ void worker_loop(detail::CpuMapEntry& e, const CpuMap::Sink& sink, std::uint32_t
   detail::MpmcRing& ring = *e.ring;
   detail::WorkerCounters& wc = e.worker_counters.value;
   std::uint64_t words[CpuMap::kMaxBatch];
-  Frame* passed[CpuMap::kMaxBatch];
-  std::uint64_t done[CpuMap::kMaxBatch];  // words of the frames to recycle
-  const XdpProgram* const prog = e.program.get();
   constexpr unsigned kIdlePolls = 64;
   constexpr unsigned kPausesPerPoll = 64;
   unsigned idle_polls = 0;
@@ -99,65 +185,7 @@ void worker_loop(detail::CpuMapEntry& e, const CpuMap::Sink& sink, std::uint32_t
       continue;
     }
     idle_polls = 0;
-    // No second program and no sink: the frames are recycled by (pool, index), unread, so
-    // their metadata stays in the ingress CPU's cache for its next alloc.
-    if (prog == nullptr && !sink) {
-      detail::recycle_words(words, n);
-      detail::bump(wc.processed, n);
-      detail::bump(wc.passed, n);
-      continue;
-    }
-    Frame* frames[CpuMap::kMaxBatch];
-    for (std::size_t i = 0; i < n; ++i) {
-      frames[i] = detail::word_frame(words[i]);
-      // The metadata was last written on the ingress CPU: start every miss of the batch at
-      // once, as the kernel prefetches its pages. With intent to write, though this side only
-      // reads: the ingress CPU rewrites the line at its next alloc, and taking a line back
-      // from this core costs it less than invalidating a shared copy (cpumap_bench, drop
-      // mode: 25-30 vs 8-10 Mpps delivered on the 2-vCPU host).
-      __builtin_prefetch(frames[i], 1);
-    }
-    std::size_t npass = 0;
-    std::size_t ndone = 0;
-    std::uint64_t dropped = 0;
-    std::uint64_t redirected = 0;
-    std::uint64_t errors = 0;
-    std::uint64_t aborted = 0;
-    for (std::size_t i = 0; i < n; ++i) {
-      Frame* const f = frames[i];
-      const XdpAction act = prog != nullptr ? prog->run(*f) : XdpAction::pass;
-      switch (act) {
-        case XdpAction::pass:
-          passed[npass++] = f;
-          done[ndone++] = words[i];
-          break;
-        case XdpAction::drop:
-          ++dropped;
-          done[ndone++] = words[i];
-          break;
-        case XdpAction::redirect:
-          if (ctx.redirect(f)) {
-            ++redirected;
-          } else {
-            ++errors;  // redirect() recycled it
-          }
-          break;
-        default:  // XDP_ABORTED, XDP_TX, anything else: warned about and dropped by the kernel
-          ++aborted;
-          done[ndone++] = words[i];
-          break;
-      }
-    }
-    if (npass != 0 && sink)
-      sink(std::span<Frame* const>(passed, npass), static_cast<int>(e.key));
-    detail::recycle_words(done, ndone);  // after the sink: it may read the passed frames
-    ctx.flush();  // this batch's redirects (the kernel flushes after the batch too)
-    detail::bump(wc.processed, n);
-    detail::bump(wc.passed, npass);
-    detail::bump(wc.dropped, dropped);
-    detail::bump(wc.redirected, redirected);
-    detail::bump(wc.redirect_errors, errors);
-    detail::bump(wc.aborted, aborted);
+    run_batch(e, sink, ctx, words, n);
   }
 }
 
@@ -229,6 +257,16 @@ Errc CpuMap::update(std::uint32_t key, std::uint32_t qsize,
   } catch (const std::bad_alloc&) {
     return Errc::no_memory;
   }
+  if (options_.manual_workers) {
+    // No thread: the ring is made here, and run_worker() empties it.
+    e->manual = true;
+    try {
+      e->ring = std::make_unique<detail::MpmcRing>(8, qsize);
+    } catch (const std::exception&) {
+      return Errc::no_memory;
+    }
+    return replace(key, std::move(e));
+  }
   // The worker places itself, then makes its ring (first touch on its node), then reports
   // through raw->ready (a member: it outlives this call's wait).
   detail::CpuMapEntry* const raw = e.get();
@@ -283,6 +321,16 @@ Errc CpuMap::replace(std::uint32_t key, std::unique_ptr<detail::CpuMapEntry> fre
 void CpuMap::retire(std::vector<detail::CpuMapEntry*> old) {
   if (old.empty())
     return;
+  if (options_.manual_workers) {
+    // One thread drives a manual map, and it is not inside a batch (update/erase checked):
+    // nobody else can push. Drain on this thread, then fold the counters in.
+    for (detail::CpuMapEntry* e : old)
+      (void)run_manual(*e, options_.sink, options_.batch_size, static_cast<std::size_t>(-1));
+    std::lock_guard lock(control_);
+    for (detail::CpuMapEntry* e : old)
+      fold_and_free(e);
+    return;
+  }
   // Every ingress thread that could have read these entries leaves its read section at its
   // flush, after its frames are in the ring: after this, nobody pushes into them.
   detail::rcu_flush();
@@ -296,18 +344,48 @@ void CpuMap::retire(std::vector<detail::CpuMapEntry*> old) {
   std::lock_guard lock(control_);
   for (detail::CpuMapEntry* e : old) {
     e->worker.join();  // it drained its ring first
-    retired_[e->key] += read(*e);
-    for (int c = 0; c < e->ingress_cpus; ++c) {
-      CpuMapStats s;
-      // Relaxed (both): the worker has been joined and every producer is gone.
-      s.enqueued =
-          e->ingress[static_cast<std::size_t>(c)].value.enqueued.load(std::memory_order_relaxed);
-      s.enqueue_drops = e->ingress[static_cast<std::size_t>(c)].value.enqueue_drops.load(
-          std::memory_order_relaxed);
-      retired_ingress_[static_cast<std::size_t>(c)] += s;
-    }
-    delete e;
+    fold_and_free(e);
   }
+}
+
+void CpuMap::fold_and_free(detail::CpuMapEntry* e) {
+  retired_[e->key] += read(*e);
+  for (int c = 0; c < e->ingress_cpus; ++c) {
+    CpuMapStats s;
+    // Relaxed (both): the worker has been joined (or ran on this thread) and every producer
+    // is gone.
+    s.enqueued =
+        e->ingress[static_cast<std::size_t>(c)].value.enqueued.load(std::memory_order_relaxed);
+    s.enqueue_drops =
+        e->ingress[static_cast<std::size_t>(c)].value.enqueue_drops.load(std::memory_order_relaxed);
+    retired_ingress_[static_cast<std::size_t>(c)] += s;
+  }
+  delete e;
+}
+
+std::size_t CpuMap::run_worker(std::uint32_t key, std::size_t max_frames) {
+  if (!options_.manual_workers || key >= max_entries_)
+    return 0;
+  // Acquire: as entry_for_redirect() (the same thread made it, in manual use).
+  detail::CpuMapEntry* const e = slots_[key].load(std::memory_order_acquire);
+  if (e == nullptr)
+    return 0;
+  return run_manual(*e, options_.sink, options_.batch_size, max_frames);
+}
+
+std::size_t CpuMap::ring_count(std::uint32_t key) const noexcept {
+  if (key >= max_entries_)
+    return 0;
+  if (options_.manual_workers) {
+    // Acquire: as entry_for_redirect() (one thread drives a manual map: nothing retires it
+    // meanwhile).
+    const detail::CpuMapEntry* const e = slots_[key].load(std::memory_order_acquire);
+    return e == nullptr ? 0 : e->ring->size();
+  }
+  std::lock_guard lock(control_);  // the entry cannot be freed while we read it
+  // Acquire: as lookup().
+  const detail::CpuMapEntry* const e = slots_[key].load(std::memory_order_acquire);
+  return e == nullptr ? 0 : e->ring->size();
 }
 
 CpuMapStats CpuMap::read(const detail::CpuMapEntry& e) {

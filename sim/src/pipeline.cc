@@ -260,16 +260,19 @@ std::vector<int> pick(const topology::Topology& t, topology::CpuPolicy p) {
 }  // namespace
 
 Scenario resolve(const Scenario& in) {
-  Scenario s = in;
-  if (s.model_cpus > 0) {
+  if (in.model_cpus > 0) {
     try {
-      set_possible_cpus(static_cast<int>(s.model_cpus));
+      set_possible_cpus(static_cast<int>(in.model_cpus));
     } catch (const std::exception& e) {
-      throw std::invalid_argument("model-cpus " + std::to_string(s.model_cpus) + ": " + e.what());
+      throw std::invalid_argument("model-cpus " + std::to_string(in.model_cpus) + ": " + e.what());
     }
   }
+  return resolve(in, topology::Topology::discover());
+}
+
+Scenario resolve(const Scenario& in, const topology::Topology& t) {
+  Scenario s = in;
   validate(s);
-  const topology::Topology t = topology::Topology::discover();
   std::vector<int> usable;
   for (const topology::Cpu& c : t.cpus()) {
     if (c.os_index < possible_cpus())

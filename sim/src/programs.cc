@@ -264,6 +264,21 @@ FlowAccountingStats FlowAccounting::stats() const noexcept {
   return out;
 }
 
+FlowAccountingStats FlowAccounting::stats(int cpu) const noexcept {
+  const auto c = state_->counters.of(cpu);
+  FlowAccountingStats out;
+  out.frames = c[acct_frames];
+  out.parse_failures = c[acct_parse_failures];
+  out.lookups = c[acct_lookups];
+  out.hits = c[acct_hits];
+  out.inserts = c[acct_inserts];
+  out.insert_races = c[acct_races];
+  out.lost = c[acct_lost];
+  if (cpu >= 0 && cpu < xmaps::possible_cpus())
+    out.evictions = state_->table.stats(cpu).evictions;
+  return out;
+}
+
 double FlowAccounting::hit_ratio() const noexcept {
   const FlowAccountingStats s = stats();
   return s.lookups == 0 ? 0.0 : static_cast<double>(s.hits) / static_cast<double>(s.lookups);

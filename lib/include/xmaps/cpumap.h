@@ -50,9 +50,21 @@
 //
 // Thread safety: update/erase/lookup/stats from any thread (control plane); redirects from
 // any number of ingress threads, each with its own RedirectContext.
+//
+// Manual mode (Options::manual_workers, for model mode's discrete-event simulation,
+// xmaps/sim/model.h): an entry gets its ring but no worker thread. run_worker(key, n) does on
+// the calling thread what the worker would: takes up to n frames out of the ring in batches of
+// batch_size, runs the second program with the thread bound (CpuBinding) as CPU `key`, hands
+// XDP_PASS frames to the sink, recycles, flushes redirects after each batch, and counts
+// exactly as the threaded worker does (sleeps stay 0). ring_count(key) says how many frames
+// wait in the ring. update() and erase() drain the old entry by running its worker steps on
+// the calling thread until its ring is empty; the destructor does the same. worker_pinned()
+// is false (nothing is pinned) and worker_init is not called. A manual map is for one thread
+// at a time: redirects, run_worker and the control plane must not run concurrently.
 #pragma once
 
 #include <atomic>
+#include <cstddef>
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -109,6 +121,9 @@ class CpuMap {
     // Runs first on each new worker thread (after pinning, before the ring is allocated),
     // e.g. to bind the thread's memory policy to its NUMA node. Must not throw.
     std::function<void(int cpu)> worker_init;
+    // No worker threads: the caller runs each entry's worker steps with run_worker() (see
+    // "Manual mode" above).
+    bool manual_workers = false;
   };
 
   // Throws std::invalid_argument for max_entries 0 or > kMaxEntries, or options out of range.
@@ -145,6 +160,15 @@ class CpuMap {
   // True if the entry at `key` exists and its worker is pinned to CPU `key`.
   [[nodiscard]] bool worker_pinned(std::uint32_t key) const;
 
+  // Manual mode: runs the worker of the entry at `key` on the calling thread for up to
+  // max_frames frames (batches of batch_size; fewer if the ring runs empty) and returns how
+  // many it took out of the ring. 0 for a missing entry or a map not in manual mode.
+  [[nodiscard]] std::size_t run_worker(std::uint32_t key, std::size_t max_frames);
+  // Frames in the ring of the entry at `key` now (0 for a missing entry). Any mode; exact
+  // in manual mode, a snapshot while a worker thread runs.
+  [[nodiscard]] std::size_t ring_count(std::uint32_t key) const noexcept;
+  [[nodiscard]] bool manual_workers() const noexcept { return options_.manual_workers; }
+
   // The entry redirect_map() reads. Caller is inside an RCU read-side section.
   [[nodiscard]] detail::CpuMapEntry* entry_for_redirect(std::uint32_t key) const noexcept {
     // Acquire: pairs with the release of update()'s exchange: the entry's ring, counters and
@@ -157,6 +181,8 @@ class CpuMap {
   // Grace period, drain, join, fold the counters into retired_; then frees the entries.
   void retire(std::vector<detail::CpuMapEntry*> old);
   static CpuMapStats read(const detail::CpuMapEntry& e);
+  // Caller holds control_; e's worker is done. Adds its counters to retired_*, deletes it.
+  void fold_and_free(detail::CpuMapEntry* e);
 
   const std::uint32_t max_entries_;
   const Options options_;

@@ -61,6 +61,7 @@ struct CpuMapEntry {
   std::atomic<bool> stop{false};
   std::atomic<int> ready{0};  // set once by the worker: 1 ring made, 2 it could not be
   bool pinned = false;        // the worker runs pinned to CPU `key`
+  bool manual = false;        // no worker thread: CpuMap::run_worker() empties the ring
   std::thread worker;
 
   // After a push into the ring: wakes the worker if it sleeps.

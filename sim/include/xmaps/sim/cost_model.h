@@ -51,6 +51,10 @@ struct CostModel {
   // Moving a frame (its descriptor, metadata line and the headers the worker reads) from the
   // ingress CPU to a worker CPU, per frame, by distance class.
   std::map<xmaps::topology::DistanceClass, double> transfer_ns;
+  // The way back: the source's extra cost per frame it takes from the pool that another CPU
+  // recycled last (the frame's lines and the pool slot move back), by the distance class
+  // between that CPU and the source's. Charged only when the source is on a CPU.
+  std::map<xmaps::topology::DistanceClass, double> return_ns;
 };
 
 // Defaults for every field: this 2-vCPU VM's order of magnitude, and for the distance classes

@@ -19,6 +19,21 @@
 // and plots are the same; wall_seconds is virtual time, and busy fractions are simulated.
 // possible_cpus() must be the modelled machine's CPU count: call prepare_model_process()
 // first in the process (before any map exists).
+//
+// How the run maps onto the live pipeline's knobs and results:
+//   - The run ends after ModelOptions::frames generated frames and the drain (duration_s is
+//     not used: there is no wall clock); wall_seconds is the virtual time from the first frame
+//     to the end of the drain, and every pps is per virtual second.
+//   - source_cpu as live mode resolves it (kAutoCpu: a CPU with no other role, else the first
+//     ingress CPU): the source's cost (CostModel::source_ns_*) is charged to that CPU, which it
+//     shares with any other role there. kNoCpu: a hardware NIC that costs no CPU time.
+//   - busy (ingress, worker, CPU loads, the intervals' cpu_busy) is simulated busy time /
+//     virtual time: time spent in steps, not idle polling (an idle simulated CPU sleeps until
+//     work arrives). Every simulated CPU counts as pinned; worker sleeps are 0.
+//   - Everything else (drops by reason and place, per-queue figures, sampled ring occupancy,
+//     latency in virtual ns, intervals every interval_ms of virtual time, LRU statistics,
+//     conservation and its cross-checks) means what it means in live mode.
+//   - Deterministic: the same scenario, seed, machine and costs give the same result.
 #pragma once
 
 #include <cstdint>
@@ -44,9 +59,19 @@ struct ModelOptions {
 // The modelled machine (throws std::invalid_argument for an unknown name or a bad file).
 [[nodiscard]] xmaps::topology::Topology model_topology(const std::string& machine);
 
-// Sets possible_cpus() to the machine's CPU count (xmaps::set_possible_cpus). Must run before
-// any map is created in this process; throws std::logic_error otherwise.
+// Sets possible_cpus() to the machine's CPU count (its highest OS CPU index + 1;
+// xmaps::set_possible_cpus). Must run before any map is created in this process. If the
+// count is already fixed (detected at first use, or set before) at least that high, it is
+// accepted as it is: per-CPU structures then have room for every modelled CPU, so one process
+// can model several machines after preparing for the largest. Throws std::logic_error if it
+// is fixed lower. run_model() calls it too.
 void prepare_model_process(const xmaps::topology::Topology& machine);
+
+// The scenario as run_model runs it on `machine`: model_cpus ignored, CPU lists and placement
+// resolved against the modelled machine's CPUs (xmaps::sim::resolve(scenario, machine)), every
+// CPU checked to exist there. Throws std::invalid_argument naming the knob and the CPU.
+[[nodiscard]] Scenario resolve_model(const Scenario& scenario,
+                                     const xmaps::topology::Topology& machine);
 
 // Runs the scenario on the modelled machine. CPU lists and placement refer to its CPUs.
 // Throws std::invalid_argument as run_pipeline does for a scenario it cannot run there.

@@ -44,6 +44,10 @@
 #include "xmaps/sim/scenario.h"
 #include "xmaps/xdp.h"
 
+namespace xmaps::topology {
+class Topology;
+}  // namespace xmaps::topology
+
 namespace xmaps::sim {
 
 // Drops by reason and place. The reasons partition every generated frame not delivered.
@@ -214,5 +218,9 @@ struct PipelineHooks {
 // The scenario with CPU lists, queue count and RETA resolved for this machine (what
 // run_pipeline runs). Throws std::invalid_argument as run_pipeline.
 [[nodiscard]] Scenario resolve(const Scenario& scenario);
+// The same against a given topology (model mode, xmaps/sim/model.h: the modelled machine).
+// Does not apply model_cpus (the caller fixes possible_cpus()); CPUs placed by policy come
+// from `machine`; explicit lists are taken as given (checked against possible_cpus() only).
+[[nodiscard]] Scenario resolve(const Scenario& scenario, const xmaps::topology::Topology& machine);
 
 }  // namespace xmaps::sim

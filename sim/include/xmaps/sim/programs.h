@@ -115,6 +115,17 @@ class PerCpuCounters {
     }
     return out;
   }
+  // One CPU's counters (zeros outside [0, possible_cpus())): O(N), for per-step deltas.
+  [[nodiscard]] std::array<std::uint64_t, N> of(int cpu) const noexcept {
+    std::array<std::uint64_t, N> out{};
+    if (cpu < 0 || cpu >= cpus_)
+      return out;
+    for (std::size_t i = 0; i < N; ++i) {
+      // Relaxed: as sum().
+      out[i] = shards_[static_cast<std::size_t>(cpu)].value.v[i].load(std::memory_order_relaxed);
+    }
+    return out;
+  }
 
  private:
   struct Shard {
@@ -211,6 +222,9 @@ class FlowAccounting {
   xmaps::XdpAction account(const xmaps::Frame& frame) noexcept;
 
   [[nodiscard]] FlowAccountingStats stats() const noexcept;
+  // What the program did on CPU `cpu` (current_cpu() when it ran), evictions included (those
+  // that CPU's inserts made): cheap (one CPU's counters), for per-batch deltas (model mode).
+  [[nodiscard]] FlowAccountingStats stats(int cpu) const noexcept;
   // hits / lookups (0 before the first lookup).
   [[nodiscard]] double hit_ratio() const noexcept;
   // A flow's counters as user space reads them (does not set the reference bit).
