@@ -53,6 +53,7 @@
 #include <unistd.h>
 #include <vector>
 
+#include "rx_ring.h"
 #include "xmaps/cpu.h"
 #include "xmaps/cpumap.h"
 #include "xmaps/frame_pool.h"
@@ -116,47 +117,6 @@ double clock_overhead_ns() {
   return median(std::move(v));
 }
 
-// A bounded ring of frame pointers as the pipeline's RX queues are (single producer, single
-// consumer, acquire/release indices); here one thread plays both ends, to time each.
-class CalibrationRing {
- public:
-  explicit CalibrationRing(std::uint32_t capacity)
-      : mask_(capacity - 1), slots_(std::make_unique<Frame*[]>(capacity)) {}
-
-  bool try_push(Frame* f) noexcept {
-    // Relaxed: the producer's own index.
-    const std::uint64_t t = tail_.load(std::memory_order_relaxed);
-    // Acquire: pairs with the release in pop_bulk(): the freed slots are no longer read.
-    if (t - head_.load(std::memory_order_acquire) > mask_)
-      return false;
-    slots_[t & mask_] = f;
-    // Release: pairs with the acquire in pop_bulk(): the slot is written.
-    tail_.store(t + 1, std::memory_order_release);
-    return true;
-  }
-
-  std::size_t pop_bulk(Frame** out, std::size_t n) noexcept {
-    // Relaxed: the consumer's own index.
-    const std::uint64_t h = head_.load(std::memory_order_relaxed);
-    // Acquire: pairs with the release in try_push().
-    const std::uint64_t avail = tail_.load(std::memory_order_acquire) - h;
-    const std::size_t k = avail < n ? static_cast<std::size_t>(avail) : n;
-    for (std::size_t i = 0; i < k; ++i)
-      out[i] = slots_[(h + i) & mask_];
-    if (k != 0) {
-      // Release: pairs with the acquire in try_push(): the slots are read.
-      head_.store(h + k, std::memory_order_release);
-    }
-    return k;
-  }
-
- private:
-  const std::uint64_t mask_;
-  std::unique_ptr<Frame*[]> slots_;
-  alignas(64) std::atomic<std::uint64_t> tail_{0};  // written by the producer
-  alignas(64) std::atomic<std::uint64_t> head_{0};  // written by the consumer
-};
-
 constexpr std::size_t kBatch = 64;
 
 struct Calibrator {
@@ -175,7 +135,7 @@ struct Calibrator {
     RssConfig rc;
     rc.queues = 2;
     const Rss rss(rc);
-    CalibrationRing ring(2 * kBatch);
+    detail::RxRing ring(2 * kBatch);
     Frame* frames[kBatch];
     Frame* out[kBatch];
     std::uint64_t bytes = 0;
@@ -214,7 +174,7 @@ struct Calibrator {
   // An empty poll, and the dequeue per frame of a 64-frame poll.
   void rx_ring(double& poll_ns, double& per_frame_ns) const {
     FramePool pool(kBatch);
-    CalibrationRing ring(2 * kBatch);
+    detail::RxRing ring(2 * kBatch);
     Frame* frames[kBatch];
     Frame* out[kBatch];
     poll_ns = median_over(seconds, [&] {
@@ -463,8 +423,8 @@ struct Calibrator {
       return elapsed(t0, t1) / kBulk;
     });
 
-    CalibrationRing to_b(2 * kFrames);
-    CalibrationRing to_a(2 * kFrames);
+    detail::RxRing to_b(2 * kFrames);
+    detail::RxRing to_a(2 * kFrames);
     for (Frame* f : all)
       (void)to_a.try_push(f);  // before the threads start: their creation orders it
     std::atomic<bool> stop{false};

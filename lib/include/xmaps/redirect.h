@@ -116,15 +116,7 @@ class RedirectContext {
       ++stats_.redirect_errors;  // not out: already handed over (or freed); not ours to send
       return false;
     }
-    Bulk& b = bulks_[e->key & (kSlots - 1)];
-    if (b.entry != e) {
-      if (b.entry != nullptr) {
-        push(b);  // another entry with the same slot: flush it first
-      } else {
-        active_[active_count_++] = static_cast<std::uint8_t>(&b - bulks_);
-      }
-      b.entry = e;
-    }
+    Bulk& b = bulk_for(e);
     b.frames[b.count++] = detail::frame_word(f);
     ++stats_.redirected;
     if (b.count == e->bulk)
@@ -174,13 +166,37 @@ class RedirectContext {
 
  private:
   static constexpr std::uint32_t kActionMask = 3;  // XDP_ABORTED | DROP | PASS | TX
-  static constexpr std::uint32_t kSlots = 16;      // bulk queues (direct-mapped by CPU key)
+  // Bulk queues, open-addressed by CPU key (linear probing): a batch keeps up to kSlots
+  // targets open whatever their keys, as the kernel's per-entry, per-CPU bulk queues do.
+  static constexpr std::uint32_t kSlots = 64;
 
   struct Bulk {
     detail::CpuMapEntry* entry = nullptr;
     std::uint32_t count = 0;
     std::uint64_t frames[CpuMap::kMaxBulk];  // detail::frame_word()s
   };
+
+  // The bulk queue of `e` in this batch: its slot, a free one on its probe path, or (all
+  // kSlots taken by other targets) its home slot, after pushing that slot's frames.
+  Bulk& bulk_for(detail::CpuMapEntry* e) noexcept {
+    const std::uint32_t home = e->key & (kSlots - 1);
+    Bulk& first = bulks_[home];
+    if (first.entry == e)
+      return first;
+    for (std::uint32_t i = 0; i < kSlots; ++i) {
+      Bulk& b = bulks_[(home + i) & (kSlots - 1)];
+      if (b.entry == e)
+        return b;
+      if (b.entry == nullptr) {
+        active_[active_count_++] = static_cast<std::uint8_t>(&b - bulks_);
+        b.entry = e;
+        return b;
+      }
+    }
+    push(first);  // every slot holds another target: flush the home slot's and take it
+    first.entry = e;
+    return first;
+  }
 
   void enter() noexcept {
     if (!in_section_) {
