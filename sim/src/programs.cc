@@ -250,8 +250,11 @@ void FlowAccounting::run(State& s, const Frame& f) noexcept {
   s.counters.add(acct_lost);
 }
 
-FlowAccountingStats FlowAccounting::stats() const noexcept {
-  const auto c = state_->counters.sum();
+namespace {
+
+// The counters' part of FlowAccountingStats, from a sum or one CPU's slot.
+template <class Counters>
+FlowAccountingStats stats_from(const Counters& c) noexcept {
   FlowAccountingStats out;
   out.frames = c[acct_frames];
   out.parse_failures = c[acct_parse_failures];
@@ -260,20 +263,19 @@ FlowAccountingStats FlowAccounting::stats() const noexcept {
   out.inserts = c[acct_inserts];
   out.insert_races = c[acct_races];
   out.lost = c[acct_lost];
+  return out;
+}
+
+}  // namespace
+
+FlowAccountingStats FlowAccounting::stats() const noexcept {
+  FlowAccountingStats out = stats_from(state_->counters.sum());
   out.evictions = state_->table.stats().evictions;
   return out;
 }
 
 FlowAccountingStats FlowAccounting::stats(int cpu) const noexcept {
-  const auto c = state_->counters.of(cpu);
-  FlowAccountingStats out;
-  out.frames = c[acct_frames];
-  out.parse_failures = c[acct_parse_failures];
-  out.lookups = c[acct_lookups];
-  out.hits = c[acct_hits];
-  out.inserts = c[acct_inserts];
-  out.insert_races = c[acct_races];
-  out.lost = c[acct_lost];
+  FlowAccountingStats out = stats_from(state_->counters.of(cpu));
   if (cpu >= 0 && cpu < xmaps::possible_cpus())
     out.evictions = state_->table.stats(cpu).evictions;
   return out;
