@@ -53,6 +53,7 @@
 #include <unistd.h>
 #include <vector>
 
+#include "clock.h"
 #include "rx_ring.h"
 #include "xmaps/cpu.h"
 #include "xmaps/cpumap.h"
@@ -71,13 +72,7 @@ namespace xmaps::sim {
 
 namespace {
 
-using Clock = std::chrono::steady_clock;
-
-std::uint64_t now_ns() noexcept {
-  return static_cast<std::uint64_t>(
-      std::chrono::duration_cast<std::chrono::nanoseconds>(Clock::now().time_since_epoch())
-          .count());
-}
+using detail::now_ns;
 
 void cpu_relax() noexcept {
 #if defined(__x86_64__) || defined(__i386__)

@@ -53,7 +53,7 @@
 #include <system_error>
 #include <vector>
 
-#include "conservation.h"
+#include "run_result.h"
 #include "xmaps/cpu.h"
 #include "xmaps/cpumap.h"
 #include "xmaps/frame_pool.h"
@@ -1005,15 +1005,8 @@ void Model::finish(RunResult& res) {
   res.cpus = loads_;
   res.intervals = std::move(intervals_);
   res.latency = total_latency_;
-  if (acct_) {
-    const FlowAccountingStats fs = acct_->stats();
-    res.have_flow_stats = true;
-    res.flow_lookups = fs.lookups;
-    res.flow_hits = fs.hits;
-    res.flow_inserts = fs.inserts;
-    res.flow_evictions = fs.evictions;
-    res.flow_parse_failures = fs.parse_failures;
-  }
+  if (acct_)
+    detail::fill_flow_stats(res, *acct_);
   res.notes.push_back("model mode: virtual time on " + machine_.description() + ", costs " +
                       costs_.origin +
                       (source_cpu_ < 0 ? std::string(", hardware NIC (no source CPU)")

@@ -37,7 +37,8 @@
 #include <time.h>
 #include <vector>
 
-#include "conservation.h"
+#include "clock.h"
+#include "run_result.h"
 #include "rx_ring.h"
 #include "xmaps/cpu.h"
 #include "xmaps/detail/cache_line.h"
@@ -70,13 +71,7 @@ std::vector<std::pair<std::string, std::uint64_t>> DropCounts::items() const {
 
 namespace {
 
-using Clock = std::chrono::steady_clock;
-
-std::uint64_t now_ns() noexcept {
-  return static_cast<std::uint64_t>(
-      std::chrono::duration_cast<std::chrono::nanoseconds>(Clock::now().time_since_epoch())
-          .count());
-}
+using detail::now_ns;
 
 std::uint64_t wall_ns() noexcept {
   return static_cast<std::uint64_t>(std::chrono::duration_cast<std::chrono::nanoseconds>(
@@ -1025,15 +1020,8 @@ RunResult run_pipeline(const Scenario& scenario, const PipelineHooks& hooks) {
     loads[load_of[m.cpu]].busy += m.busy;
   res.cpus = loads;
 
-  if (acct) {
-    const FlowAccountingStats fs = acct->stats();
-    res.have_flow_stats = true;
-    res.flow_lookups = fs.lookups;
-    res.flow_hits = fs.hits;
-    res.flow_inserts = fs.inserts;
-    res.flow_evictions = fs.evictions;
-    res.flow_parse_failures = fs.parse_failures;
-  }
+  if (acct)
+    detail::fill_flow_stats(res, *acct);
 
   // --- conservation ---------------------------------------------------------------------
   res.pool_frames = pool.count();

@@ -180,10 +180,7 @@ class RedirectContext {
   // kSlots taken by other targets) its home slot, after pushing that slot's frames.
   Bulk& bulk_for(detail::CpuMapEntry* e) noexcept {
     const std::uint32_t home = e->key & (kSlots - 1);
-    Bulk& first = bulks_[home];
-    if (first.entry == e)
-      return first;
-    for (std::uint32_t i = 0; i < kSlots; ++i) {
+    for (std::uint32_t i = 0; i < kSlots; ++i) {  // i == 0: the home slot, the common case
       Bulk& b = bulks_[(home + i) & (kSlots - 1)];
       if (b.entry == e)
         return b;
@@ -193,6 +190,7 @@ class RedirectContext {
         return b;
       }
     }
+    Bulk& first = bulks_[home];
     push(first);  // every slot holds another target: flush the home slot's and take it
     first.entry = e;
     return first;

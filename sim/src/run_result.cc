@@ -1,11 +1,21 @@
 // SPDX-License-Identifier: MIT
-#include "conservation.h"
+#include "run_result.h"
 
 #include <sstream>
 #include <string>
 #include <vector>
 
 namespace xmaps::sim::detail {
+
+void fill_flow_stats(RunResult& res, const FlowAccounting& acct) {
+  const FlowAccountingStats fs = acct.stats();
+  res.have_flow_stats = true;
+  res.flow_lookups = fs.lookups;
+  res.flow_hits = fs.hits;
+  res.flow_inserts = fs.inserts;
+  res.flow_evictions = fs.evictions;
+  res.flow_parse_failures = fs.parse_failures;
+}
 
 void check_conservation(RunResult& res, const CrossChecks& c) {
   const std::uint64_t accounted = res.delivered + res.drops.total();

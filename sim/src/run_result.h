@@ -1,16 +1,21 @@
 // SPDX-License-Identifier: MIT
 //
-// The conservation check that ends every run, live (pipeline.cc) or modelled (model.cc):
-// every generated frame is delivered, dropped for a counted reason, or (never, after the
-// drain) still in flight, every frame is back in the pool, and independent counters along
-// the path agree. Internal to sim/.
+// What live mode (pipeline.cc) and model mode (model.cc) both do to finish a RunResult
+// (internal to sim/): the flow accounting figures, and the conservation check that ends
+// every run (every generated frame is delivered, dropped for a counted reason, or (never,
+// after the drain) still in flight, every frame is back in the pool, and independent
+// counters along the path agree).
 #pragma once
 
 #include <cstdint>
 
 #include "xmaps/sim/pipeline.h"
+#include "xmaps/sim/programs.h"
 
 namespace xmaps::sim::detail {
+
+// res.have_flow_stats and the flow_* figures from the second program's totals.
+void fill_flow_stats(RunResult& res, const FlowAccounting& acct);
 
 // Counters from both ends of each hop, which must agree.
 struct CrossChecks {
