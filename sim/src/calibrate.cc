@@ -11,7 +11,7 @@
 // filling frames, draining rings) sits outside the timed regions. What each figure covers:
 //
 //   source_ns_per_frame/_per_byte  FramePool::alloc_bulk + TrafficGenerator::fill +
-//                                  parse_packet + Rss::queue_of + stamp + an RX ring push, for
+//                                  the NIC's queue choice + stamp + an RX ring push, for
 //                                  60-byte frames and for IMIX; the per-byte figure is the
 //                                  slope between the two, the per-frame one the intercept
 //   ingress_poll_ns                a pop_bulk on an empty RX ring
@@ -54,6 +54,7 @@
 #include <vector>
 
 #include "clock.h"
+#include "nic_queue.h"
 #include "rx_ring.h"
 #include "xmaps/cpu.h"
 #include "xmaps/cpumap.h"
@@ -142,11 +143,8 @@ struct Calibrator {
       const std::uint64_t stamp = now_ns();
       for (std::size_t i = 0; i < w; ++i) {
         Frame* const f = frames[i];
-        ParsedPacket p;
-        const ParseStatus st = parse_packet(f->data, f->len, p);
-        f->rx_queue = st == ParseStatus::ok || st == ParseStatus::unsupported_l4
-                          ? rss.queue_of(p.flow)
-                          : rss.queue_of_hash(0);
+        bool unparsed = false;
+        f->rx_queue = detail::nic_rx_queue(rss, f->data, f->len, unparsed);
         f->stamp_ns = stamp;
         (void)ring.try_push(f);
       }

@@ -53,6 +53,7 @@
 #include <system_error>
 #include <vector>
 
+#include "nic_queue.h"
 #include "run_result.h"
 #include "xmaps/cpu.h"
 #include "xmaps/cpumap.h"
@@ -533,17 +534,9 @@ std::uint64_t Model::generate(std::size_t want, double now, bool paced, std::siz
     const int last = last_cpu_[f->index()];
     if (last >= 0)
       return_ns_ += return_of_cpu_[static_cast<std::size_t>(last)];
-    ParsedPacket p;
-    const ParseStatus st = parse_packet(f->data, f->len, p);
-    std::uint32_t q = 0;
-    if (st == ParseStatus::ok || st == ParseStatus::unsupported_l4) {
-      q = rss_.queue_of(p.flow);
-    } else if (st == ParseStatus::fragment) {
-      q = rss_.queue_of_hash(rss_.hash(p.flow, false));
-    } else {
-      q = rss_.queue_of_hash(0);  // no hash: the queue of RETA entry 0, as a NIC
-      ++unparsed_;
-    }
+    bool unparsed = false;
+    const std::uint32_t q = detail::nic_rx_queue(rss_, f->data, f->len, unparsed);
+    unparsed_ += unparsed ? 1 : 0;
     f->rx_queue = q;
     f->stamp_ns = stamp;
     if (pcap_out_ && pcap_written_ < r_.pcap_out_packets) {

@@ -38,6 +38,7 @@
 #include <vector>
 
 #include "clock.h"
+#include "nic_queue.h"
 #include "run_result.h"
 #include "rx_ring.h"
 #include "xmaps/cpu.h"
@@ -552,17 +553,10 @@ RunResult run_pipeline(const Scenario& scenario, const PipelineHooks& hooks) {
       const std::uint64_t stamp = now_ns();
       for (std::size_t i = 0; i < w; ++i) {
         Frame* const f = frames[i];
-        ParsedPacket p;
-        const ParseStatus st = parse_packet(f->data, f->len, p);
-        std::uint32_t q = 0;
-        if (st == ParseStatus::ok || st == ParseStatus::unsupported_l4) {
-          q = rss.queue_of(p.flow);
-        } else if (st == ParseStatus::fragment) {
-          q = rss.queue_of_hash(rss.hash(p.flow, false));
-        } else {
-          q = rss.queue_of_hash(0);  // no hash: queue of RETA entry 0, as a NIC
+        bool unparsed = false;
+        const std::uint32_t q = detail::nic_rx_queue(rss, f->data, f->len, unparsed);
+        if (unparsed)
           src.unparsed.add(1);
-        }
         f->rx_queue = q;
         f->stamp_ns = stamp;
         if (pcap_out && written < r.pcap_out_packets) {
