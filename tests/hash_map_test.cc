@@ -8,36 +8,16 @@
 #include <atomic>
 #include <chrono>
 #include <cstdint>
-#include <cstdlib>
-#include <new>
 #include <set>
 #include <thread>
 #include <vector>
 
 #include <gtest/gtest.h>
 
+#include "support/alloc_counter.h"
 #include "xmaps/cpu.h"
 #include "xmaps/detail/jhash.h"
 #include "xmaps/errc.h"
-
-// Counts every allocation in this test binary, for the no-allocation-on-the-hot-path test.
-namespace {
-std::atomic<std::uint64_t> g_allocations{0};
-}  // namespace
-
-void* operator new(std::size_t n) {
-  g_allocations.fetch_add(1, std::memory_order_relaxed);  // Relaxed: a counter only.
-  if (void* p = std::malloc(n == 0 ? 1 : n))
-    return p;
-  throw std::bad_alloc();
-}
-// Out of line: inlined into callers, GCC cannot tell this free() from a mismatched one.
-[[gnu::noinline]] void operator delete(void* p) noexcept {
-  std::free(p);
-}
-[[gnu::noinline]] void operator delete(void* p, std::size_t /*n*/) noexcept {
-  std::free(p);
-}
 
 namespace {
 
@@ -322,8 +302,7 @@ TEST(HashMap, PreallocatedMapAllocatesNothingAfterConstruction) {
     keys[i] = i * 2654435761U;
   std::vector<std::uint64_t*> out(64);
   std::vector<std::uint64_t> all(static_cast<std::size_t>(xmaps::possible_cpus()));
-  // Relaxed: single-threaded counter reads.
-  const std::uint64_t before = g_allocations.load(std::memory_order_relaxed);
+  const std::uint64_t before = xmaps_test::allocation_count();
   std::uint64_t sink = 0;
   for (int round = 0; round < 3; ++round) {
     for (const std::uint32_t k : keys) {
@@ -341,7 +320,7 @@ TEST(HashMap, PreallocatedMapAllocatesNothingAfterConstruction) {
       sink += static_cast<std::uint64_t>(percpu.erase(k));
     }
   }
-  const std::uint64_t after = g_allocations.load(std::memory_order_relaxed);
+  const std::uint64_t after = xmaps_test::allocation_count();
   EXPECT_EQ(after - before, 0U) << "allocations on the hot path";
   EXPECT_NE(sink, 0U);
 }

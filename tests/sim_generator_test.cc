@@ -3,12 +3,10 @@
 // ones for another seed), valid frames of the table's flows in every mix, the mixes'
 // statistics within tolerance, IMIX's exact 7:4:1, TCP sequence numbers, oversize frames, no
 // allocation per frame, and the token-bucket Pacer on synthetic timestamps.
-#include <atomic>
 #include <cmath>
 #include <cstdlib>
 #include <cstring>
 #include <map>
-#include <new>
 #include <set>
 #include <stdexcept>
 #include <string>
@@ -16,28 +14,10 @@
 
 #include <gtest/gtest.h>
 
+#include "support/alloc_counter.h"
 #include "xmaps/frame_pool.h"
 #include "xmaps/sim/generator.h"
 #include "xmaps/sim/packet.h"
-
-// Counts every allocation of the process, so a test can check that fill() makes none.
-namespace {
-std::atomic<std::uint64_t> g_allocations{0};
-}  // namespace
-
-void* operator new(std::size_t n) {
-  // Relaxed: a count read after the fact by the same thread; it orders nothing.
-  g_allocations.fetch_add(1, std::memory_order_relaxed);
-  if (void* p = std::malloc(n == 0 ? 1 : n))
-    return p;
-  throw std::bad_alloc();
-}
-void operator delete(void* p) noexcept {
-  std::free(p);
-}
-void operator delete(void* p, std::size_t) noexcept {
-  std::free(p);
-}
 
 namespace {
 
@@ -435,16 +415,17 @@ TEST(SimGenerator, FillAllocatesNothing) {
   for (TrafficConfig c : every_mix()) {
     SCOPED_TRACE(describe(c));
     c.flows = 5000;
-    const std::uint64_t before_ctor = g_allocations.load();
+    const std::uint64_t before_ctor = xmaps_test::allocation_count();
     TrafficGenerator gen(c);
-    EXPECT_GT(g_allocations.load(), before_ctor);  // the counter works: construction allocates
+    EXPECT_GT(xmaps_test::allocation_count(),
+              before_ctor);  // the counter works: construction allocates
     FramePool pool(64);
     Frame* frames[64];
     ASSERT_EQ(pool.alloc_bulk(frames, 64), 64U);
-    const std::uint64_t before = g_allocations.load();
+    const std::uint64_t before = xmaps_test::allocation_count();
     for (int round = 0; round < 100; ++round)
       EXPECT_EQ(gen.fill(frames, 64), 64U);
-    EXPECT_EQ(g_allocations.load(), before);
+    EXPECT_EQ(xmaps_test::allocation_count(), before);
     pool.free_bulk(frames, 64);
   }
 }
