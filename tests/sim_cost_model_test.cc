@@ -53,6 +53,7 @@ void expect_same(const CostModel& a, const CostModel& b) {
   EXPECT_EQ(a.first_program_ns, b.first_program_ns);
   EXPECT_EQ(a.transfer_ns, b.transfer_ns);
   EXPECT_EQ(a.return_ns, b.return_ns);
+  EXPECT_EQ(a.idle_push_ns, b.idle_push_ns);
 }
 
 std::string temp_path(const std::string& name) {
@@ -94,6 +95,14 @@ TEST(CostModelDefaults, EveryFigureIsPositiveAndOrdered) {
   EXPECT_EQ(m.transfer_ns.at(DistanceClass::same_cpu), 0);
   EXPECT_GT(m.transfer_ns.at(DistanceClass::cross_package),
             m.transfer_ns.at(DistanceClass::same_numa));
+  for (const auto* table : {&m.return_ns, &m.idle_push_ns}) {
+    previous = -1;
+    for (DistanceClass d : kClasses) {
+      ASSERT_EQ(table->count(d), 1U) << xmaps::topology::to_string(d);
+      EXPECT_GE(table->at(d), previous) << xmaps::topology::to_string(d);
+      previous = table->at(d);
+    }
+  }
   // The drop program does less than the redirecting ones; a miss costs more than a hit.
   EXPECT_LT(m.first_program_ns.at("drop"), m.first_program_ns.at("round-robin"));
   EXPECT_GT(m.flow_insert_ns, m.flow_hit_ns);
@@ -109,6 +118,7 @@ TEST(CostModelJson, RoundTripsEveryField) {
   m.first_program_ns["hash"] = 17.5;
   m.transfer_ns[DistanceClass::cross_package] = 250;
   m.return_ns[DistanceClass::same_l3] = 33.5;
+  m.idle_push_ns[DistanceClass::same_numa] = 77.25;
   const std::string text = xmaps::sim::cost_model_to_json(m);
   expect_same(xmaps::sim::cost_model_from_json(text), m);
 
@@ -136,6 +146,12 @@ TEST(CostModelJson, MissingKeysKeepTheirDefaults) {
   EXPECT_EQ(r.return_ns.at(DistanceClass::cross_package),
             d.return_ns.at(DistanceClass::cross_package));
   EXPECT_EQ(r.transfer_ns, d.transfer_ns);
+
+  const CostModel p = xmaps::sim::cost_model_from_json(R"({"idle_push_ns": {"same_l3": 40}})");
+  EXPECT_EQ(p.idle_push_ns.at(DistanceClass::same_l3), 40);
+  EXPECT_EQ(p.idle_push_ns.at(DistanceClass::same_numa),
+            d.idle_push_ns.at(DistanceClass::same_numa));
+  EXPECT_EQ(p.return_ns, d.return_ns);
 }
 
 TEST(CostModelJson, ErrorsNameTheKey) {
@@ -163,6 +179,10 @@ TEST(CostModelJson, ErrorsNameTheKey) {
   EXPECT_NE(error_of([] {
               (void)cost_model_from_json(R"({"return_ns": {"next_door": 3}})");
             }).find("return_ns: unknown distance class 'next_door'"),
+            std::string::npos);
+  EXPECT_NE(error_of([] {
+              (void)cost_model_from_json(R"({"idle_push_ns": {"next_door": 3}})");
+            }).find("idle_push_ns: unknown distance class 'next_door'"),
             std::string::npos);
   EXPECT_NE(error_of([] {
               (void)cost_model_from_json(R"({"transfer_ns": 3})");
@@ -231,6 +251,9 @@ TEST(Calibrate, ShortRunGivesPositiveFiniteFigures) {
     ASSERT_EQ(m.return_ns.count(d), 1U) << xmaps::topology::to_string(d);
     EXPECT_TRUE(std::isfinite(m.return_ns.at(d)));
     EXPECT_GE(m.return_ns.at(d), 0);
+    ASSERT_EQ(m.idle_push_ns.count(d), 1U) << xmaps::topology::to_string(d);
+    EXPECT_TRUE(std::isfinite(m.idle_push_ns.at(d)));
+    EXPECT_GE(m.idle_push_ns.at(d), 0);
   }
   // With two CPUs to pin to, the in-context figures come from live runs on them.
   if (m.origin.find("measured on CPUs") != std::string::npos) {

@@ -300,6 +300,47 @@ TEST(ModelMode, TheSourcePaysTheReturnOfFramesFarWorkersRecycled) {
   EXPECT_DOUBLE_EQ(c.offered_pps(), d.offered_pps());
 }
 
+// Pushing into the ring of a worker that waits on it costs the ingress CostModel::idle_push_ns
+// per bulk; a worker with a backlog costs it nothing.
+TEST(ModelMode, TheIngressPaysForPushingIntoAnIdleWorkersRing) {
+  const Topology t = xmaps::sim::model_topology(kMachine);
+  Scenario s = base();
+  s.ingress_cpus = {0};
+  s.rss.queues = 1;
+  s.lru_entries = 0;
+  s.worker_cpus = workers_at(t, DistanceClass::same_l3);
+  ASSERT_EQ(s.worker_cpus.size(), 2U);
+  auto ingress_ns_per_frame = [](const RunResult& r) {
+    return r.ingress[0].cpu_seconds * 1e9 / static_cast<double>(r.ingress[0].frames);
+  };
+  ModelOptions cheap = options(30000);
+  // Workers that take 1 ns a frame: they wait for every bulk. Each bulk of 8 then costs the
+  // ingress 400 ns more, 50 ns a frame (a partial bulk at a batch's end costs as much, so at
+  // least that).
+  cheap.costs.worker_dequeue_ns_per_frame = 0;
+  cheap.costs.sink_ns_per_frame = 1;
+  cheap.costs.transfer_ns[DistanceClass::same_l3] = 0;
+  cheap.costs.idle_push_ns[DistanceClass::same_l3] = 0;
+  ModelOptions dear = cheap;
+  dear.costs.idle_push_ns[DistanceClass::same_l3] = 400;
+  const RunResult a = xmaps::sim::run_model(s, cheap);
+  const RunResult b = xmaps::sim::run_model(s, dear);
+  expect_conserved(a);
+  expect_conserved(b);
+  EXPECT_GE(ingress_ns_per_frame(b) - ingress_ns_per_frame(a), 50 * 0.95);
+  EXPECT_LT(b.offered_pps(), a.offered_pps());
+
+  // Workers far slower than the ingress (5 us a frame): their rings stay backed up, and after
+  // the first bulks the pushes find them busy.
+  cheap.costs.sink_ns_per_frame = 5000;
+  dear.costs.sink_ns_per_frame = 5000;
+  const RunResult c = xmaps::sim::run_model(s, cheap);
+  const RunResult d = xmaps::sim::run_model(s, dear);
+  expect_conserved(c);
+  expect_conserved(d);
+  EXPECT_LT(ingress_ns_per_frame(d) - ingress_ns_per_frame(c), 1.0);
+}
+
 // Index of the first interval with drops, and the drop fraction over the last `tail` full
 // intervals of traffic (the last one that has any is partial, and the drain comes after).
 std::pair<std::size_t, double> drops_over_time(const RunResult& r, std::size_t tail) {

@@ -28,7 +28,9 @@
 //             `batch` frames each, the real first program through one RedirectContext bound
 //             as that CPU (CpuBinding), flushed after each queue's batch. Cost: ingress_poll_ns
 //             per queue polled, (rx_dequeue + first_program_ns[name]) per frame,
-//             flush_ns_per_bulk per bulk pushed into a CPUMAP ring.
+//             flush_ns_per_bulk per bulk pushed into a CPUMAP ring, and idle_push_ns[class]
+//             more per bulk pushed into a ring that held less than kBacklog frames before
+//             the step (its worker keeps up, reading close behind the pushes).
 //   worker    one step = CpuMap::run_worker(cpu, batch_size) on the manual map: the real
 //             second program (FlowAccounting, bound as the worker CPU) and the sink. Cost per
 //             frame: worker_dequeue + sink + transfer_ns[distance_class(ingress, worker)]; the
@@ -118,6 +120,9 @@ void prepare_model_process(const topo::Topology& machine) {
 namespace {
 
 constexpr std::size_t kChunk = CpuMap::kMaxBatch;  // frames per source step / NIC arrival
+// A ring holding fewer frames than this (8 cache lines of frame words) has its worker reading
+// close behind the pushes; a push into it pays CostModel::idle_push_ns.
+constexpr std::size_t kBacklog = 64;
 
 // An RX queue: a bounded ring of frame pointers, single-threaded.
 class SimRing {
@@ -164,6 +169,9 @@ struct SimWorker {
   FlowAccountingStats last;  // FlowAccounting::stats(cpu) after the previous step
   double busy_ns = 0;
   std::size_t transfer_row = 0;  // into Model::transfer_: [worker][ingress index]
+  // Its ring's frame count after the last step that changed it (only ingress steps push and
+  // its own steps pop, and both set this): what the ring held before an ingress step.
+  std::size_t queued = 0;
 };
 
 struct SimCpu {
@@ -278,6 +286,9 @@ class Model {
   std::vector<int> worker_of_cpu_;     // [possible_cpus()]: index into workers_, or -1
   std::vector<int> ingress_of_cpu_;    // [possible_cpus()]: index into ingress_, or -1
   std::vector<double> transfer_;       // [worker * ingress count + ingress]: ns per frame
+  std::vector<double> idle_push_;      // [worker * ingress count + ingress]: ns per bulk
+  std::size_t bulk_ = 8;               // frames per bulk the ingress pushes (CpuMap's)
+  std::vector<std::size_t> to_wake_;   // [worker]: ingress_step's workers with frames
   std::vector<double> return_of_cpu_;  // [possible_cpus()]: the source's extra ns per frame
                                        // reused after that CPU recycled it
   std::vector<int> last_cpu_;          // [pool frame index]: the CPU that touched it last
@@ -421,6 +432,7 @@ void Model::setup() {
     add_role(cpus_[w.sim_cpu], "worker");
     workers_.push_back(w);
   }
+  to_wake_.assign(workers_.size(), 0);
   return_of_cpu_.assign(static_cast<std::size_t>(ncpu), 0.0);
   if (r_.source_cpu >= 0) {
     for (const auto& [cpu, idx] : sim_of) {
@@ -436,6 +448,8 @@ void Model::setup() {
       const topo::DistanceClass d = machine_.distance_class(in.cpu, w.cpu);
       const auto it = costs_.transfer_ns.find(d);
       transfer_.push_back(it == costs_.transfer_ns.end() ? 0.0 : it->second);
+      const auto ip = costs_.idle_push_ns.find(d);
+      idle_push_.push_back(in.cpu == w.cpu || ip == costs_.idle_push_ns.end() ? 0.0 : ip->second);
     }
   }
 
@@ -454,6 +468,7 @@ void Model::setup() {
   }
   CpuMap::Options mo;
   mo.manual_workers = true;
+  bulk_ = mo.bulk_size;
   mo.sink = [this](std::span<Frame* const> frames, int) {
     const double* const row = transfer_.data() + sink_worker_->transfer_row;
     for (Frame* f : frames) {
@@ -666,14 +681,31 @@ double Model::ingress_step(SimIngress& in, double now) {
       record_latency(end, pass_stamps_[i]);
     in.passed += pass_n_;
   }
-  // Frames the first program pushed into CPUMAP rings: wake the workers that sleep.
+  // Frames the first program pushed into CPUMAP rings: wake the workers that sleep. A
+  // worker that keeps up reads close behind the pushes, the lines this CPU writes: each bulk
+  // pushed into a ring that held less than kBacklog frames costs this CPU idle_push_ns more.
   if (after.flushes != before.flushes) {
+    const std::size_t in_index = static_cast<std::size_t>(&in - ingress_.data());
+    std::size_t woken = 0;
+    for (std::size_t i = 0; i < workers_.size(); ++i) {
+      SimWorker& w = workers_[i];
+      const std::size_t queued = map_->ring_count(static_cast<std::uint32_t>(w.cpu));
+      const std::size_t before_step = w.queued;
+      w.queued = queued;
+      if (queued == 0)
+        continue;
+      if (before_step < kBacklog && queued > before_step) {
+        const std::size_t pushed = queued - before_step;
+        cost += static_cast<double>((pushed + bulk_ - 1) / bulk_) *
+                idle_push_[w.transfer_row + in_index];
+      }
+      to_wake_[woken++] = i;
+    }
     const double end = now + cost;
-    for (const SimWorker& w : workers_) {
-      const SimCpu& c = cpus_[w.sim_cpu];
-      if ((c.scheduled_at < 0 || c.scheduled_at > end) &&
-          map_->ring_count(static_cast<std::uint32_t>(w.cpu)) != 0)
-        wake(w.sim_cpu, end);
+    for (std::size_t k = 0; k < woken; ++k) {
+      const SimCpu& c = cpus_[workers_[to_wake_[k]].sim_cpu];
+      if (c.scheduled_at < 0 || c.scheduled_at > end)
+        wake(workers_[to_wake_[k]].sim_cpu, end);
     }
   }
   return cost;
@@ -684,6 +716,7 @@ double Model::worker_step(SimWorker& w, double now) {
   sink_transfer_ns_ = 0;
   sink_worker_ = &w;
   const std::size_t n = map_->run_worker(static_cast<std::uint32_t>(w.cpu), batch_size_);
+  w.queued = map_->ring_count(static_cast<std::uint32_t>(w.cpu));
   double cost = static_cast<double>(n) * costs_.worker_dequeue_ns_per_frame +
                 static_cast<double>(sink_n_) * costs_.sink_ns_per_frame + sink_transfer_ns_;
   if (acct_) {

@@ -55,6 +55,12 @@ struct CostModel {
   // recycled last (the frame's lines and the pool slot move back), by the distance class
   // between that CPU and the source's. Charged only when the source is on a CPU.
   std::map<xmaps::topology::DistanceClass, double> return_ns;
+  // The ingress CPU's extra cost per bulk it pushes into the CPUMAP ring of a worker that
+  // keeps up, by the distance class between the two: that worker reads close behind the
+  // pushes, so the slot and index lines a push writes are in its cache and move over while
+  // it reads them. Charged per bulk pushed into a ring that held fewer than 64 frames; a
+  // ring with a backlog does not cost this.
+  std::map<xmaps::topology::DistanceClass, double> idle_push_ns;
 };
 
 // Defaults for every field: this 2-vCPU VM's order of magnitude, and for the distance classes
