@@ -268,17 +268,22 @@ TEST(ModelMode, CrossNumaRedirectCostsMoreThanSameNode) {
   EXPECT_GT(busy_per_frame(far), busy_per_frame(near));
 }
 
-// The way back: a source on a CPU pays CostModel::return_ns for each frame a worker far away
-// recycled last, and nothing for frames its own CPU dropped.
-TEST(ModelMode, TheSourcePaysTheReturnOfFramesFarWorkersRecycled) {
-  const Topology t = xmaps::sim::model_topology(kMachine);
+// CPU 0 ingress (one RX queue, no second program) to two workers at distance `d` from it.
+Scenario one_ingress_two_workers(DistanceClass d) {
   Scenario s = base();
   s.ingress_cpus = {0};
   s.rss.queues = 1;
-  s.source_cpu = 0;
   s.lru_entries = 0;
-  s.worker_cpus = workers_at(t, DistanceClass::cross_package);
+  s.worker_cpus = workers_at(xmaps::sim::model_topology(kMachine), d);
+  return s;
+}
+
+// The way back: a source on a CPU pays CostModel::return_ns for each frame a worker far away
+// recycled last, and nothing for frames its own CPU dropped.
+TEST(ModelMode, TheSourcePaysTheReturnOfFramesFarWorkersRecycled) {
+  Scenario s = one_ingress_two_workers(DistanceClass::cross_package);
   ASSERT_EQ(s.worker_cpus.size(), 2U);
+  s.source_cpu = 0;
   ModelOptions cheap = options(30000);
   cheap.costs.return_ns[DistanceClass::cross_package] = 0;
   ModelOptions dear = options(30000);
@@ -303,12 +308,7 @@ TEST(ModelMode, TheSourcePaysTheReturnOfFramesFarWorkersRecycled) {
 // Pushing into the ring of a worker that waits on it costs the ingress CostModel::idle_push_ns
 // per bulk; a worker with a backlog costs it nothing.
 TEST(ModelMode, TheIngressPaysForPushingIntoAnIdleWorkersRing) {
-  const Topology t = xmaps::sim::model_topology(kMachine);
-  Scenario s = base();
-  s.ingress_cpus = {0};
-  s.rss.queues = 1;
-  s.lru_entries = 0;
-  s.worker_cpus = workers_at(t, DistanceClass::same_l3);
+  const Scenario s = one_ingress_two_workers(DistanceClass::same_l3);
   ASSERT_EQ(s.worker_cpus.size(), 2U);
   auto ingress_ns_per_frame = [](const RunResult& r) {
     return r.ingress[0].cpu_seconds * 1e9 / static_cast<double>(r.ingress[0].frames);

@@ -55,6 +55,7 @@
 #include <system_error>
 #include <vector>
 
+#include "frame_source.h"
 #include "nic_queue.h"
 #include "run_result.h"
 #include "xmaps/cpu.h"
@@ -356,24 +357,10 @@ void Model::setup() {
   }
 
   // --- the traffic source ---------------------------------------------------------------
-  if (!r_.pcap_in.empty()) {
-    try {
-      auto rp = std::make_unique<PcapReplay>(read_pcap(r_.pcap_in), r_.pcap_loop);
-      replay_ = rp.get();
-      source_text_ = "pcap " + r_.pcap_in + " (" + std::to_string(rp->size()) + " packets" +
-                     (r_.pcap_loop ? ", looped)" : ")");
-      source_ = std::move(rp);
-    } catch (const PcapError& e) {
-      throw std::invalid_argument(std::string("pcap-in: ") + e.what());
-    }
-  } else {
-    source_ = std::make_unique<TrafficGenerator>(r_.traffic);
-    source_text_ =
-        "generator (" + get_knob(r_, "mix") + ", " +
-        (r_.traffic.mix == FlowMix::syn_flood ? std::string("random sources")
-                                              : std::to_string(r_.traffic.flows) + " flows") +
-        ", " + get_knob(r_, "protocol") + ", size " + get_knob(r_, "size") + ")";
-  }
+  detail::ScenarioSource built = detail::make_frame_source(r_);
+  source_ = std::move(built.source);
+  replay_ = built.replay;
+  source_text_ = std::move(built.description);
   if (!r_.pcap_out.empty() && r_.pcap_out_packets > 0) {
     try {
       pcap_out_ = std::make_unique<PcapWriter>(r_.pcap_out);

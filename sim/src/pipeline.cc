@@ -38,6 +38,7 @@
 #include <vector>
 
 #include "clock.h"
+#include "frame_source.h"
 #include "nic_queue.h"
 #include "run_result.h"
 #include "rx_ring.h"
@@ -318,26 +319,10 @@ RunResult run_pipeline(const Scenario& scenario, const PipelineHooks& hooks) {
   const bool paced = r.rate_pps > 0;
 
   // --- the traffic source ---------------------------------------------------------------
-  std::unique_ptr<FrameSource> source;
-  PcapReplay* replay = nullptr;
-  if (!r.pcap_in.empty()) {
-    try {
-      auto rp = std::make_unique<PcapReplay>(read_pcap(r.pcap_in), r.pcap_loop);
-      replay = rp.get();
-      res.source = "pcap " + r.pcap_in + " (" + std::to_string(rp->size()) + " packets" +
-                   (r.pcap_loop ? ", looped)" : ")");
-      source = std::move(rp);
-    } catch (const PcapError& e) {
-      throw std::invalid_argument(std::string("pcap-in: ") + e.what());
-    }
-  } else {
-    source = std::make_unique<TrafficGenerator>(r.traffic);
-    res.source =
-        "generator (" + get_knob(r, "mix") + ", " +
-        (r.traffic.mix == FlowMix::syn_flood ? std::string("random sources")
-                                             : std::to_string(r.traffic.flows) + " flows") +
-        ", " + get_knob(r, "protocol") + ", size " + get_knob(r, "size") + ")";
-  }
+  detail::ScenarioSource built = detail::make_frame_source(r);
+  std::unique_ptr<FrameSource> source = std::move(built.source);
+  PcapReplay* const replay = built.replay;
+  res.source = std::move(built.description);
   std::unique_ptr<PcapWriter> pcap_out;
   if (!r.pcap_out.empty() && r.pcap_out_packets > 0) {
     try {
