@@ -168,8 +168,8 @@ CostModel default_cost_model() {
   for (const auto& [d, ns] : m.transfer_ns)
     m.return_ns[d] = ns / 2;
   // A push into an idle worker's ring: twice the forward figure of each class (the slot line
-  // and the ring's index line); on this VM it measured 40-50 ns per bulk against 17-26 ns
-  // forward (same_l3).
+  // and the ring's index line); on this VM three calibrations gave 34-45 ns per bulk against 17-32
+  // ns forward (same_l3).
   for (const auto& [d, ns] : m.transfer_ns)
     m.idle_push_ns[d] = 2 * ns;
   return m;
