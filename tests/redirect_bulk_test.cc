@@ -3,7 +3,7 @@
 // RedirectContext's bulk queues on a machine with many CPUs: a batch keeps a bulk queue open
 // for every target whatever the targets' CPU numbers (the kernel keeps one per CPUMAP entry
 // per CPU), so frames spread over targets whose keys share a home slot still travel in full
-// bulks. Its own binary: possible_cpus() is fixed at 128 before any map exists.
+// bulks. Its own binary: possible_cpus() is fixed at 256 before any map exists.
 #include <cstdint>
 #include <vector>
 #include <xmaps/cpu.h>
@@ -23,7 +23,7 @@ using xmaps::XdpAction;
 
 // gtest_main runs the tests after static initialization.
 const bool kPrepared = [] {
-  xmaps::set_possible_cpus(128);
+  xmaps::set_possible_cpus(256);
   return true;
 }();
 
@@ -36,7 +36,7 @@ CpuMap::Options manual() {
 // Sends `frames` frames round-robin over `keys` in one batch; the context's flush count.
 std::uint64_t flushes_for(const std::vector<std::uint32_t>& keys, std::uint32_t frames) {
   FramePool pool(1024);  // first: frames must outlive the map that holds them
-  CpuMap map(128, manual());
+  CpuMap map(256, manual());
   for (std::uint32_t k : keys)
     EXPECT_EQ(map.update(k, 256), Errc::ok) << k;
   RedirectContext ctx;
@@ -72,6 +72,44 @@ TEST(RedirectBulk, TargetsSharingAHomeSlotStillFillWholeBulks) {
   for (std::uint32_t c = 0; c < 64; ++c)
     range.push_back(c);
   EXPECT_EQ(flushes_for(range, 64 * 8), 64U);
+  // 63 CPUs not starting at a multiple of 64, and SMT pairs 128 apart.
+  range.clear();
+  for (std::uint32_t c = 40; c < 103; ++c)
+    range.push_back(c);
+  EXPECT_EQ(flushes_for(range, 63 * 8), 63U);
+  siblings.clear();
+  for (std::uint32_t c = 0; c < 31; ++c) {
+    siblings.push_back(c);
+    siblings.push_back(c + 128);
+  }
+  EXPECT_EQ(flushes_for(siblings, 62 * 8), 62U);
+}
+
+TEST(RedirectBulk, AContextStartsEachBatchWithEmptyBulks) {
+  // One context, three batches of 3 frames each to different targets: nothing from one
+  // batch's bulks (target, count) is left for the next after flush().
+  FramePool pool(64);
+  CpuMap map(256, manual());
+  for (std::uint32_t k : {5U, 69U, 133U, 197U})
+    ASSERT_EQ(map.update(k, 64), Errc::ok);
+  RedirectContext ctx;
+  const std::uint32_t batches[3][3] = {{5, 69, 5}, {133, 197, 133}, {69, 69, 69}};
+  std::uint64_t flushes = 0;
+  for (const auto& batch : batches) {
+    for (std::uint32_t k : batch) {
+      ASSERT_EQ(xmaps::redirect_map(map, k, 0), XdpAction::redirect);
+      ASSERT_TRUE(ctx.redirect(pool.alloc()));
+    }
+    ctx.flush();
+    flushes += 2 - (batch[0] == batch[1]);  // one bulk per distinct target
+    EXPECT_EQ(ctx.stats().flushes, flushes);
+  }
+  EXPECT_EQ(map.stats(5).enqueued, 2U);
+  EXPECT_EQ(map.stats(69).enqueued, 4U);
+  EXPECT_EQ(map.stats(133).enqueued, 2U);
+  EXPECT_EQ(map.stats(197).enqueued, 1U);
+  for (std::uint32_t k : {5U, 69U, 133U, 197U})
+    (void)map.run_worker(k, 64);
 }
 
 TEST(RedirectBulk, MoreTargetsThanSlotsStillDeliversEveryFrame) {
