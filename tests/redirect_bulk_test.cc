@@ -4,6 +4,7 @@
 // for every target whatever the targets' CPU numbers (the kernel keeps one per CPUMAP entry
 // per CPU), so frames spread over targets whose keys share a home slot still travel in full
 // bulks. Its own binary: possible_cpus() is fixed at 256 before any map exists.
+#include <algorithm>
 #include <cstdint>
 #include <vector>
 #include <xmaps/cpu.h>
@@ -94,15 +95,14 @@ TEST(RedirectBulk, AContextStartsEachBatchWithEmptyBulks) {
     ASSERT_EQ(map.update(k, 64), Errc::ok);
   RedirectContext ctx;
   const std::uint32_t batches[3][3] = {{5, 69, 5}, {133, 197, 133}, {69, 69, 69}};
-  std::uint64_t flushes = 0;
-  for (const auto& batch : batches) {
-    for (std::uint32_t k : batch) {
+  const std::uint64_t flushes_after[3] = {2, 4, 5};  // one bulk per distinct target a batch
+  for (int b = 0; b < 3; ++b) {
+    for (std::uint32_t k : batches[b]) {
       ASSERT_EQ(xmaps::redirect_map(map, k, 0), XdpAction::redirect);
       ASSERT_TRUE(ctx.redirect(pool.alloc()));
     }
     ctx.flush();
-    flushes += 2 - (batch[0] == batch[1]);  // one bulk per distinct target
-    EXPECT_EQ(ctx.stats().flushes, flushes);
+    EXPECT_EQ(ctx.stats().flushes, flushes_after[b]) << "batch " << b;
   }
   EXPECT_EQ(map.stats(5).enqueued, 2U);
   EXPECT_EQ(map.stats(69).enqueued, 4U);
@@ -110,6 +110,63 @@ TEST(RedirectBulk, AContextStartsEachBatchWithEmptyBulks) {
   EXPECT_EQ(map.stats(197).enqueued, 1U);
   for (std::uint32_t k : {5U, 69U, 133U, 197U})
     (void)map.run_worker(k, 64);
+}
+
+// Average probes a frame when `keys` share one batch round-robin: linear probing from
+// detail::bulk_home_slot() over 64 slots, as RedirectContext::bulk_for() does.
+double mean_probes(const std::vector<std::uint32_t>& keys) {
+  constexpr std::uint32_t kSlots = 64;
+  std::vector<std::int64_t> owner(kSlots, -1);
+  std::uint64_t probes = 0;
+  for (std::uint32_t k : keys) {
+    std::uint32_t i = 0;
+    std::uint32_t slot = xmaps::detail::bulk_home_slot(k);
+    EXPECT_LT(slot, kSlots);
+    while (owner[slot] != -1) {
+      slot = (slot + 1) % kSlots;
+      ++i;
+    }
+    owner[slot] = k;
+    probes += i + 1;  // a later frame of k finds it after the same probes
+  }
+  return static_cast<double>(probes) / static_cast<double>(keys.size());
+}
+
+TEST(RedirectBulk, HomeSlotsKeepProbesShortForCommonCpuLayouts) {
+  // Contiguous ranges from any start, and SMT pairs 32, 64 or 128 apart, up to 63 targets:
+  // at most 2 probes a frame (detail::bulk_home_slot()'s claim).
+  double worst = 0;
+  for (std::uint32_t n : {8U, 16U, 24U, 32U, 48U, 63U}) {
+    for (std::uint32_t a = 0; a < 256; ++a) {
+      std::vector<std::uint32_t> keys;
+      for (std::uint32_t c = a; c < a + n; ++c)
+        keys.push_back(c);
+      const double p = mean_probes(keys);
+      EXPECT_LE(p, 2.0) << n << " CPUs from " << a;
+      worst = std::max(worst, p);
+    }
+    for (std::uint32_t apart : {32U, 64U, 128U}) {
+      for (std::uint32_t a = 0; a < 128; ++a) {
+        std::vector<std::uint32_t> keys;
+        for (std::uint32_t c = a; c < a + n / 2; ++c) {
+          keys.push_back(c);
+          keys.push_back(c + apart);
+        }
+        const double p = mean_probes(keys);
+        EXPECT_LE(p, 2.0) << n / 2 << " SMT pairs " << apart << " apart from " << a;
+        worst = std::max(worst, p);
+      }
+    }
+  }
+  EXPECT_GT(worst, 1.0);  // the simulation probes: some layouts do collide
+  // The layout that showed the flaw: 48 workers on CPUs 8-31 and 72-95 (13 probes with the
+  // CPU number's low six bits).
+  std::vector<std::uint32_t> compact;
+  for (std::uint32_t c = 8; c < 32; ++c) {
+    compact.push_back(c);
+    compact.push_back(c + 64);
+  }
+  EXPECT_LE(mean_probes(compact), 1.3);
 }
 
 TEST(RedirectBulk, MoreTargetsThanSlotsStillDeliversEveryFrame) {

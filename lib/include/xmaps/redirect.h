@@ -52,6 +52,17 @@ inline RedirectContext*& current_redirect_context() noexcept {
   thread_local RedirectContext* ctx = nullptr;
   return ctx;
 }
+// The first of RedirectContext's 64 bulk slots that a target CPU's bulk queue probes
+// (linear probing from there): the top six bits of cpu * 2^32/phi (Fibonacci hashing).
+// Consecutive CPUs land far apart, so contiguous CPU ranges, SMT siblings 32, 64 or 128 apart
+// and their unions take at most 2 probes a frame on average for up to 63 targets
+// (tests/redirect_bulk_test.cc). The low six bits alone took 13 for 48 workers on CPUs 8-31
+// and 72-95, and xoring the high bits into the low ones 4.5 for 48 contiguous CPUs that do not
+// start at a multiple of 64.
+inline std::uint32_t bulk_home_slot(std::uint32_t cpu) noexcept {
+  return (cpu * 0x9E3779B9U) >> 26;  // 32 - log2(64)
+}
+
 }  // namespace detail
 
 // What one context's frames became (single thread: plain counters).
@@ -168,7 +179,8 @@ class RedirectContext {
   static constexpr std::uint32_t kActionMask = 3;  // XDP_ABORTED | DROP | PASS | TX
   // Bulk queues, open-addressed by CPU key (linear probing): a batch keeps up to kSlots
   // targets open whatever their keys, as the kernel's per-entry, per-CPU bulk queues do.
-  static constexpr std::uint32_t kSlots = 64;  // = the bits of used_
+  static constexpr std::uint32_t kSlots = 64;  // = the bits of used_ and of bulk_home_slot()
+  static_assert(kSlots == 64, "used_ has 64 bits; bulk_home_slot() returns six");
 
   // Not initialised: a slot is set up when it is claimed (a bit in used_), so making a
   // context (once per worker batch in manual mode) writes a few words, not 9 KB.
@@ -178,20 +190,10 @@ class RedirectContext {
     std::uint64_t frames[CpuMap::kMaxBulk];  // detail::frame_word()s
   };
 
-  // A key's first slot: the top six bits of key * 2^32/phi (Fibonacci hashing). Consecutive
-  // keys land far apart, so contiguous CPU ranges, SMT siblings 32, 64 or 128 apart and their
-  // unions all average under 1.7 probes for up to 63 targets; the low six bits alone took 13
-  // probes per frame for 48 workers on CPUs 8-31 and 72-95, and an xor of the high bits
-  // into the low ones took 4.5 for 48 contiguous CPUs not starting at a multiple of 64.
-  static std::uint32_t home_slot(std::uint32_t key) noexcept {
-    static_assert(kSlots == 64);
-    return (key * 0x9E3779B9U) >> 26;  // 32 - log2(kSlots)
-  }
-
   // The bulk queue of `e` in this batch: its slot, a free one on its probe path, or (all
   // kSlots taken by other targets) its home slot, after pushing that slot's frames.
   Bulk& bulk_for(detail::CpuMapEntry* e) noexcept {
-    const std::uint32_t home = home_slot(e->key);
+    const std::uint32_t home = detail::bulk_home_slot(e->key);
     for (std::uint32_t i = 0; i < kSlots; ++i) {  // i == 0: the home slot, the common case
       const std::uint32_t slot = (home + i) & (kSlots - 1);
       Bulk& b = bulks_[slot];
