@@ -256,6 +256,46 @@ TEST(SimGenerator, FramesAreValidAndBelongToTheFlowTable) {
   }
 }
 
+// fill_with_flows() writes what fill() writes, and names each frame's flow: the index of the
+// table entry its bytes parse to (whatever its size or sequence number), or kNoFlow for a SYN
+// flood, whose sources are new each packet. A caller caches per-flow results on that promise.
+TEST(SimGenerator, FillWithFlowsNamesEachFramesTableEntry) {
+  for (const TrafficConfig& c : every_mix()) {
+    SCOPED_TRACE(describe(c));
+    const auto plain = generate(c, 2000);
+    TrafficGenerator gen(c);
+    const bool syn = c.mix == FlowMix::syn_flood;
+    EXPECT_EQ(gen.flow_count(), syn ? 0U : c.flows);
+    FramePool pool(64);
+    Frame* frames[64];
+    std::uint32_t flows[64];
+    std::set<std::uint32_t> seen;
+    std::size_t done = 0;
+    for (const std::size_t batch : {std::size_t{1}, std::size_t{7}, std::size_t{64}}) {
+      for (int round = 0; round < 10 && done < plain.size(); ++round) {
+        const std::size_t want = std::min(batch, plain.size() - done);
+        ASSERT_EQ(pool.alloc_bulk(frames, want), want);
+        ASSERT_EQ(gen.fill_with_flows(frames, want, flows), want);
+        for (std::size_t i = 0; i < want; ++i, ++done) {
+          const std::vector<unsigned char> bytes(frames[i]->data, frames[i]->data + frames[i]->len);
+          EXPECT_EQ(bytes, plain[done]) << "frame " << done;
+          if (syn) {
+            EXPECT_EQ(flows[i], xmaps::sim::FrameSource::kNoFlow);
+            continue;
+          }
+          ASSERT_LT(flows[i], gen.flows().size());
+          EXPECT_EQ(parse(bytes).flow, gen.flows()[flows[i]]) << "frame " << done;
+          seen.insert(flows[i]);
+        }
+        pool.free_bulk(frames, want);
+      }
+    }
+    if (!syn) {
+      EXPECT_GT(seen.size(), 10U);  // many flows named, not one index for all
+    }
+  }
+}
+
 TEST(SimGenerator, Ipv6ShareIsRoughlyHonoured) {
   TrafficConfig c;
   c.flows = 4000;

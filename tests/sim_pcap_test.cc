@@ -3,10 +3,13 @@
 // their nanosecond timestamps; snapped packets; errors name the file (missing, not a pcap,
 // truncated, not Ethernet); PcapReplay with and without looping; and, where tshark is
 // installed, tshark decodes a written capture as the frames that went in.
+#include <algorithm>
+#include <cstdint>
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <iterator>
 #include <string>
 #include <unistd.h>
 #include <vector>
@@ -220,6 +223,17 @@ TEST(SimPcap, ReplayLoopsOrStops) {
     EXPECT_EQ(std::vector<unsigned char>(f[i]->data, f[i]->data + f[i]->len), frames[i % 5]);
   EXPECT_EQ(loop.generated(), 16U);
   EXPECT_EQ(loop.truncated(), 0U);
+  // A capture names no flows: fill_with_flows() fills as fill() does, every frame kNoFlow.
+  EXPECT_EQ(loop.flow_count(), 0U);
+  std::uint32_t flows[16];
+  std::fill(std::begin(flows), std::end(flows), 7U);
+  EXPECT_EQ(loop.fill_with_flows(f, 4, flows), 4U);
+  for (std::size_t i = 0; i < 4; ++i) {
+    EXPECT_EQ(flows[i], xmaps::sim::FrameSource::kNoFlow);
+    EXPECT_EQ(std::vector<unsigned char>(f[i]->data, f[i]->data + f[i]->len), frames[(16 + i) % 5]);
+  }
+  EXPECT_EQ(flows[4], 7U);  // nothing past the frames written
+  EXPECT_EQ(loop.generated(), 20U);
   pool.free_bulk(f, 16);
 
   // A packet larger than the frame buffer stops the fill and is counted.

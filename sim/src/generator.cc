@@ -324,7 +324,8 @@ struct TrafficGenerator::Impl {
 
   void build_flows();
   void build_template(const FlowTuple& flow, std::uint32_t tcp_seq0, FlowTemplate& t) const;
-  std::size_t fill(Frame* const* frames, std::size_t n) noexcept;
+  // flow_of: null, or room for n flow indices (FrameSource::fill_with_flows()).
+  std::size_t fill(Frame* const* frames, std::size_t n, std::uint32_t* flow_of) noexcept;
 };
 
 void TrafficGenerator::Impl::build_flows() {
@@ -441,7 +442,8 @@ void TrafficGenerator::Impl::build_template(const FlowTuple& flow, std::uint32_t
   }
 }
 
-std::size_t TrafficGenerator::Impl::fill(Frame* const* frames, std::size_t n) noexcept {
+std::size_t TrafficGenerator::Impl::fill(Frame* const* frames, std::size_t n,
+                                         std::uint32_t* flow_of) noexcept {
   const std::uint32_t csum_off = tcp ? 16 : 6;
   for (std::size_t i = 0; i < n; ++i) {
     const std::uint32_t k = syn ? 0 : next_flow();
@@ -523,6 +525,8 @@ std::size_t TrafficGenerator::Impl::fill(Frame* const* frames, std::size_t n) no
       tcp_seq[k] = seq + (len - t.l4 - 20);  // the next segment follows this one's payload
     }
     f->len = len;
+    if (flow_of != nullptr)
+      flow_of[i] = syn ? kNoFlow : k;
     ++generated;
   }
   return n;
@@ -538,7 +542,14 @@ TrafficGenerator::TrafficGenerator(const TrafficConfig& cfg) {
 TrafficGenerator::~TrafficGenerator() = default;
 
 std::size_t TrafficGenerator::fill(Frame* const* frames, std::size_t n) {
-  return impl_->fill(frames, n);
+  return impl_->fill(frames, n, nullptr);
+}
+std::size_t TrafficGenerator::fill_with_flows(Frame* const* frames, std::size_t n,
+                                              std::uint32_t* flows) {
+  return impl_->fill(frames, n, flows);
+}
+std::uint32_t TrafficGenerator::flow_count() const noexcept {
+  return impl_->syn ? 0 : static_cast<std::uint32_t>(impl_->flows.size());
 }
 std::uint64_t TrafficGenerator::generated() const noexcept {
   return impl_->generated;

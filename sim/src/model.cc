@@ -15,7 +15,8 @@
 // the live engine pushes bulks mid-batch too, so this is at most one batch early.
 //
 //   source    "the NIC": TrafficGenerator / PcapReplay into the FramePool, parse_packet() +
-//             Rss::queue_of() for the RX queue, stamp = virtual time. On a CPU (source_cpu)
+//             Rss::queue_of() for the RX queue (once per flow the generator names, every
+//             frame of a capture), stamp = virtual time. On a CPU (source_cpu)
 //             it costs source_ns_per_frame + source_ns_per_byte * len per frame, plus
 //             return_ns[distance_class(that CPU, source)] for a frame another CPU touched
 //             last (the worker whose sink took it, or the ingress CPU that dropped it; a
@@ -171,7 +172,7 @@ struct SimWorker {
   double busy_ns = 0;
   std::size_t transfer_row = 0;  // into Model::transfer_: [worker][ingress index]
   // Its ring's frame count after the last step that changed it (only ingress steps push and
-  // its own steps pop, and both set this): what the ring held before an ingress step.
+  // its own steps pop, and both set this): what the ring holds between steps.
   std::size_t queued = 0;
 };
 
@@ -253,6 +254,21 @@ class Model {
   // Generates up to `want` packets into pending_ (lossless) or straight into the rings
   // (paced); returns the frame bytes written (for the source's per-byte cost).
   std::uint64_t generate(std::size_t want, double now, bool paced, std::size_t& made);
+  // The NIC's RX queue for a frame of the source's flow `flow` (FrameSource::kNoFlow:
+  // unknown): detail::nic_rx_queue(), worked out once per flow the source names.
+  std::uint32_t rx_queue_of(const Frame* f, std::uint32_t flow) noexcept {
+    if (flow < flow_queue_.size() && flow_queue_[flow] != kUnknownQueue) {
+      const std::uint32_t v = flow_queue_[flow];
+      unparsed_ += v & 1U;
+      return v >> 1U;
+    }
+    bool unparsed = false;
+    const std::uint32_t q = detail::nic_rx_queue(rss_, f->data, f->len, unparsed);
+    unparsed_ += unparsed ? 1 : 0;
+    if (flow < flow_queue_.size())
+      flow_queue_[flow] = q << 1U | (unparsed ? 1U : 0U);
+    return q;
+  }
   // Lossless: pushes pending_ frames in order while their rings have room.
   void push_pending(double now);
   void after_room(double now);  // ring room or free frames appeared: the source may go on
@@ -293,8 +309,11 @@ class Model {
   std::vector<double> return_of_cpu_;  // [possible_cpus()]: the source's extra ns per frame
                                        // reused after that CPU recycled it
   std::vector<int> last_cpu_;          // [pool frame index]: the CPU that touched it last
-  double return_ns_ = 0;               // return costs of the frames the current step took
-  int source_cpu_ = -1;                // index into cpus_ of the source's CPU, -1: hardware
+  // [source flow]: its frames' RX queue << 1 | unparsed, or kUnknownQueue (none seen yet).
+  static constexpr std::uint32_t kUnknownQueue = ~std::uint32_t{0};
+  std::vector<std::uint32_t> flow_queue_;
+  double return_ns_ = 0;  // return costs of the frames the current step took
+  int source_cpu_ = -1;   // index into cpus_ of the source's CPU, -1: hardware
 
   std::priority_queue<Event, std::vector<Event>, Later> events_;
   std::uint64_t seq_ = 0;
@@ -361,6 +380,7 @@ void Model::setup() {
   source_ = std::move(built.source);
   replay_ = built.replay;
   source_text_ = std::move(built.description);
+  flow_queue_.assign(source_->flow_count(), kUnknownQueue);
   if (!r_.pcap_out.empty() && r_.pcap_out_packets > 0) {
     try {
       pcap_out_ = std::make_unique<PcapWriter>(r_.pcap_out);
@@ -517,7 +537,8 @@ std::uint64_t Model::generate(std::size_t want, double now, bool paced, std::siz
     made_ += made;
     return 0;
   }
-  const std::size_t w = source_->fill(frames, got);
+  std::uint32_t flows[kChunk];
+  const std::size_t w = source_->fill_with_flows(frames, got, flows);
   const std::uint64_t ov = source_->oversize();
   const std::uint64_t new_oversize = ov - prev_oversize_;
   prev_oversize_ = ov;
@@ -536,9 +557,7 @@ std::uint64_t Model::generate(std::size_t want, double now, bool paced, std::siz
     const int last = last_cpu_[f->index()];
     if (last >= 0)
       return_ns_ += return_of_cpu_[static_cast<std::size_t>(last)];
-    bool unparsed = false;
-    const std::uint32_t q = detail::nic_rx_queue(rss_, f->data, f->len, unparsed);
-    unparsed_ += unparsed ? 1 : 0;
+    const std::uint32_t q = rx_queue_of(f, flows[i]);
     f->rx_queue = q;
     f->stamp_ns = stamp;
     if (pcap_out_ && pcap_written_ < r_.pcap_out_packets) {
@@ -731,8 +750,7 @@ bool Model::cpu_has_work(const SimCpu& c) const {
         return true;
     }
   }
-  return c.worker >= 0 && map_->ring_count(static_cast<std::uint32_t>(
-                              workers_[static_cast<std::size_t>(c.worker)].cpu)) != 0;
+  return c.worker >= 0 && workers_[static_cast<std::size_t>(c.worker)].queued != 0;
 }
 
 bool Model::cpu_event(std::size_t ci, double now) {
@@ -759,7 +777,7 @@ bool Model::cpu_event(std::size_t ci, double now) {
       }
     } else if (role == 2 && c.worker >= 0) {
       SimWorker& w = workers_[static_cast<std::size_t>(c.worker)];
-      if (map_->ring_count(static_cast<std::uint32_t>(w.cpu)) != 0) {
+      if (w.queued != 0) {
         cost = worker_step(w, now);
         w.busy_ns += cost;
         after_room(now);

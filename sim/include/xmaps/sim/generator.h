@@ -32,6 +32,20 @@ class FrameSource {
   // the source is exhausted (a pcap replay without looping) or a frame's buffer is too small
   // for the packet (that frame and the rest are left unwritten, and oversize() counts it).
   virtual std::size_t fill(Frame* const* frames, std::size_t n) = 0;
+  // As fill(), and flows[i] (flows: room for n) names frame i's flow: an index below
+  // flow_count() whose frames all parse to the same flow tuple, whatever their size or
+  // sequence number, or kNoFlow when the source cannot say (a pcap replay, a SYN flood's
+  // random sources). It lets a caller work out a per-flow result, such as the NIC's RX queue,
+  // once per flow. The default: fill(), every frame kNoFlow.
+  static constexpr std::uint32_t kNoFlow = ~std::uint32_t{0};
+  virtual std::size_t fill_with_flows(Frame* const* frames, std::size_t n, std::uint32_t* flows) {
+    const std::size_t w = fill(frames, n);
+    for (std::size_t i = 0; i < w; ++i)
+      flows[i] = kNoFlow;
+    return w;
+  }
+  // How many flows fill_with_flows() can name (0: none).
+  [[nodiscard]] virtual std::uint32_t flow_count() const noexcept { return 0; }
   // Packets written so far, and packets that did not fit a frame buffer.
   [[nodiscard]] virtual std::uint64_t generated() const noexcept = 0;
   [[nodiscard]] virtual std::uint64_t oversize() const noexcept = 0;
@@ -77,6 +91,10 @@ class TrafficGenerator final : public FrameSource {
  public:
   explicit TrafficGenerator(const TrafficConfig& cfg);
   std::size_t fill(Frame* const* frames, std::size_t n) override;
+  // flows[i]: frame i's index in flows() (kNoFlow for syn_flood, whose every packet is a new
+  // flow).
+  std::size_t fill_with_flows(Frame* const* frames, std::size_t n, std::uint32_t* flows) override;
+  [[nodiscard]] std::uint32_t flow_count() const noexcept override;
   [[nodiscard]] std::uint64_t generated() const noexcept override;
   [[nodiscard]] std::uint64_t oversize() const noexcept override;
 
