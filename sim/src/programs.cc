@@ -97,7 +97,6 @@ FirstProgram parse_first_program(std::string_view text) {
 FirstProgramStats FirstProgramCounters::snapshot() const noexcept {
   const auto s = counters_.sum();
   FirstProgramStats out;
-  out.frames = s[frames];
   out.redirected = s[redirected];
   out.redirect_failed = s[redirect_failed];
   out.dropped = s[dropped];
@@ -105,6 +104,8 @@ FirstProgramStats FirstProgramCounters::snapshot() const noexcept {
   out.not_ip = s[not_ip];
   out.bad_ip_header = s[bad_ip_header];
   out.no_ports = s[no_ports];
+  // Every frame counted once, in its outcome (no_ports is not one: those frames go on).
+  out.frames = out.redirected + out.redirect_failed + out.dropped + out.parse_failures();
   return out;
 }
 
@@ -129,7 +130,6 @@ std::shared_ptr<XdpProgram> make_first_program(FirstProgram kind, CpuMap& map,
       auto rr = std::make_shared<RoundRobinState>();
       return std::make_shared<XdpProgram>(
           [m, t = std::move(targets), n, c = std::move(counters), rr](Frame&) noexcept {
-            c->add(Ctr::frames);
             return redirect_to(*m, t[static_cast<std::size_t>(rr->take() % n)], *c);
           },
           std::move(name));
@@ -137,7 +137,6 @@ std::shared_ptr<XdpProgram> make_first_program(FirstProgram kind, CpuMap& map,
     case FirstProgram::flow_hash:
       return std::make_shared<XdpProgram>(
           [m, t = std::move(targets), n, c = std::move(counters)](Frame& f) noexcept {
-            c->add(Ctr::frames);
             ParsedPacket p;
             if (!parse_for_choice(f, p, *c))
               return XdpAction::drop;
@@ -147,7 +146,6 @@ std::shared_ptr<XdpProgram> make_first_program(FirstProgram kind, CpuMap& map,
     case FirstProgram::l4_port:
       return std::make_shared<XdpProgram>(
           [m, t = std::move(targets), n, c = std::move(counters)](Frame& f) noexcept {
-            c->add(Ctr::frames);
             ParsedPacket p;
             if (!parse_for_choice(f, p, *c))
               return XdpAction::drop;
@@ -159,7 +157,6 @@ std::shared_ptr<XdpProgram> make_first_program(FirstProgram kind, CpuMap& map,
     case FirstProgram::drop_all:
       return std::make_shared<XdpProgram>(
           [c = std::move(counters)](Frame&) noexcept {
-            c->add(Ctr::frames);
             c->add(Ctr::dropped);
             return XdpAction::drop;
           },
@@ -171,10 +168,10 @@ std::shared_ptr<XdpProgram> make_first_program(FirstProgram kind, CpuMap& map,
 // --- flow accounting ---------------------------------------------------------------------------
 
 namespace {
+// Each frame counts once, in its outcome: frames and lookups are sums (stats_from()), so a
+// frame costs one counter RMW besides the flow's own two.
 enum AcctCounter : std::uint8_t {
-  acct_frames,
   acct_parse_failures,
-  acct_lookups,
   acct_hits,
   acct_inserts,
   acct_races,
@@ -213,7 +210,6 @@ XdpAction FlowAccounting::account(const Frame& frame) noexcept {
 }
 
 void FlowAccounting::run(State& s, const Frame& f) noexcept {
-  s.counters.add(acct_frames);
   ParsedPacket p;
   const ParseStatus st = parse_packet(f.data, f.len, p);
   if (st != ParseStatus::ok && st != ParseStatus::fragment && st != ParseStatus::unsupported_l4) {
@@ -226,7 +222,6 @@ void FlowAccounting::run(State& s, const Frame& f) noexcept {
   }
   const FlowKey key = FlowKey::of(p.flow);
   // 1. The datapath lookup (bpf_map_lookup_elem): sets the reference bit.
-  s.counters.add(acct_lookups);
   if (FlowCounters* v = s.table.lookup(key)) {
     s.counters.add(acct_hits);
     add_to(*v, f.len);
@@ -256,13 +251,14 @@ namespace {
 template <class Counters>
 FlowAccountingStats stats_from(const Counters& c) noexcept {
   FlowAccountingStats out;
-  out.frames = c[acct_frames];
   out.parse_failures = c[acct_parse_failures];
-  out.lookups = c[acct_lookups];
   out.hits = c[acct_hits];
   out.inserts = c[acct_inserts];
   out.insert_races = c[acct_races];
   out.lost = c[acct_lost];
+  // Every parsed frame takes one first lookup and ends in exactly one of these.
+  out.lookups = out.hits + out.inserts + out.insert_races + out.lost;
+  out.frames = out.parse_failures + out.lookups;
   return out;
 }
 

@@ -139,11 +139,12 @@ class PerCpuCounters {
 
 }  // namespace detail
 
-// A first program's counters; share one between programs to add them up.
+// A first program's counters; share one between programs to add them up. Each frame counts
+// once, in its outcome (redirected, redirect_failed, dropped or a parse failure; no_ports is
+// a note besides): FirstProgramStats::frames is their sum, so a frame costs one counter RMW.
 class FirstProgramCounters {
  public:
   enum Counter : std::uint8_t {
-    frames,
     redirected,
     redirect_failed,
     dropped,
