@@ -373,15 +373,9 @@ std::size_t CpuMap::run_worker(std::uint32_t key, std::size_t max_frames) {
   return run_manual(*e, options_.sink, options_.batch_size, max_frames);
 }
 
-std::size_t CpuMap::ring_count(std::uint32_t key) const noexcept {
+std::size_t CpuMap::ring_count_locked(std::uint32_t key) const noexcept {
   if (key >= max_entries_)
     return 0;
-  if (options_.manual_workers) {
-    // Acquire: as entry_for_redirect() (one thread drives a manual map: nothing retires it
-    // meanwhile).
-    const detail::CpuMapEntry* const e = slots_[key].load(std::memory_order_acquire);
-    return e == nullptr ? 0 : e->ring->size();
-  }
   std::lock_guard lock(control_);  // the entry cannot be freed while we read it
   // Acquire: as lookup().
   const detail::CpuMapEntry* const e = slots_[key].load(std::memory_order_acquire);

@@ -166,7 +166,14 @@ class CpuMap {
   [[nodiscard]] std::size_t run_worker(std::uint32_t key, std::size_t max_frames);
   // Frames in the ring of the entry at `key` now (0 for a missing entry). Any mode; exact
   // in manual mode, a snapshot while a worker thread runs.
-  [[nodiscard]] std::size_t ring_count(std::uint32_t key) const noexcept;
+  [[nodiscard]] std::size_t ring_count(std::uint32_t key) const noexcept {
+    if (!options_.manual_workers || key >= max_entries_)
+      return ring_count_locked(key);
+    // Manual mode, inline (model mode asks after every step). Acquire: as
+    // entry_for_redirect() (one thread drives a manual map: nothing retires it meanwhile).
+    const detail::CpuMapEntry* const e = slots_[key].load(std::memory_order_acquire);
+    return e == nullptr ? 0 : e->ring->size();
+  }
   [[nodiscard]] bool manual_workers() const noexcept { return options_.manual_workers; }
 
   // The entry redirect_map() reads. Caller is inside an RCU read-side section.
@@ -178,6 +185,8 @@ class CpuMap {
 
  private:
   [[nodiscard]] Errc replace(std::uint32_t key, std::unique_ptr<detail::CpuMapEntry> fresh);
+  // ring_count() with worker threads: under the control lock, so the entry stays alive.
+  [[nodiscard]] std::size_t ring_count_locked(std::uint32_t key) const noexcept;
   // Grace period, drain, join, fold the counters into retired_; then frees the entries.
   void retire(std::vector<detail::CpuMapEntry*> old);
   static CpuMapStats read(const detail::CpuMapEntry& e);
