@@ -45,6 +45,32 @@ TEST(FramePool, HandsOutEveryFrameOnceWithHeadroomThenNothing) {
   EXPECT_EQ(pool.bad_frees(), 0U);
 }
 
+// Buffers sit an odd number of cache lines apart, so the packet starts of consecutive frames
+// use every cache set instead of the few a power-of-two stride leaves them.
+TEST(FramePool, BuffersAreAnOddNumberOfCacheLinesApart) {
+  for (const std::uint32_t size : {256U, 1000U, 2048U, 4096U, 9000U}) {
+    SCOPED_TRACE(size);
+    FramePool pool(128, size, 128);
+    const std::size_t stride = pool.buffer_stride();
+    EXPECT_GE(stride, size);
+    EXPECT_LT(stride, std::size_t{size} + 128);  // at most a line of rounding, one of colour
+    EXPECT_EQ(stride % 64, 0U);
+    EXPECT_EQ(stride / 64 % 2, 1U);
+    std::set<std::uintptr_t> l1_sets;  // 64 sets of 64-byte lines: address bits 6..11
+    for (std::uint32_t i = 0; i < pool.count(); ++i) {
+      const Frame* f = pool.frame_at(i);
+      ASSERT_NE(f, nullptr);
+      EXPECT_EQ(f->buffer_size(), size);
+      if (i > 0) {
+        EXPECT_EQ(f->buffer() - pool.frame_at(i - 1)->buffer(),
+                  static_cast<std::ptrdiff_t>(stride));
+      }
+      l1_sets.insert(reinterpret_cast<std::uintptr_t>(f->buffer() + 128) >> 6 & 63);
+    }
+    EXPECT_EQ(l1_sets.size(), 64U);  // 128 consecutive frames' first data lines: every set
+  }
+}
+
 TEST(FramePool, AllocResetsWhatThePreviousOwnerLeft) {
   FramePool pool(1, 512, 64);
   Frame* f = pool.alloc();
