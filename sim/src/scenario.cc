@@ -384,7 +384,8 @@ std::vector<Knob> make_knobs() {
       "ingress-count", "ingress CPUs to place (auto: a quarter of the CPUs, >= 1)",
       [](auto& s) -> auto& { return s.ingress_count; }));
   k.push_back(auto_knob(
-      "worker-count", "worker CPUs to place (auto: the CPUs left, >= 1)",
+      "worker-count",
+      "worker CPUs to place (auto: every CPU --placement allows off the ingress CPUs, >= 1)",
       [](auto& s) -> auto& { return s.worker_count; }));
   k.push_back(
       {{"placement", "CPU placement by hwloc: compact | numa | skip-smt | spread", Kind::text},
