@@ -9,11 +9,13 @@
 //
 // The binary models 8 possible CPUs (set before anything reads the count), so that 4 ingress
 // + 4 worker CPUs can run on this 2-core machine: CPUs that do not exist here run unpinned.
+#include <array>
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <set>
 #include <string>
 #include <unistd.h>
 #include <vector>
@@ -23,6 +25,7 @@
 #include <gtest/gtest.h>
 
 #include "xmaps/cpu.h"
+#include "xmaps/sim/packet.h"
 #include "xmaps/sim/pcap_io.h"
 #include "xmaps/sim/pipeline.h"
 #include "xmaps/sim/report.h"
@@ -258,6 +261,55 @@ TEST(SimPipeline, WrittenTrafficReplaysFromPcap) {
     EXPECT_NE(std::string(e.what()).find("pcap-in"), std::string::npos) << e.what();
   }
   std::filesystem::remove(pcap);
+}
+
+TEST(SimPipeline, GeneratedFramesCarryTheDstDestination) {
+  struct Case {
+    const char* mix;
+    const char* dst;
+    std::uint8_t ip_version;
+    std::array<std::uint8_t, 16> ip;
+    std::uint16_t port;
+    std::uint8_t protocol;
+  };
+  const Case cases[] = {
+      {"single-dst", "10.9.8.7:5353", 4, xmaps::sim::ipv4(10, 9, 8, 7), 5353, 17},
+      {"syn-flood",
+       "[fd00::42]:443",
+       6,
+       {0xfd, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x42},
+       443,
+       6},
+  };
+  for (const Case& c : cases) {
+    SCOPED_TRACE(c.mix);
+    const std::filesystem::path pcap = temp_path(std::string(c.mix) + ".pcap");
+    Scenario s = small(2000);
+    xmaps::sim::set_knob(s, "mix", c.mix);
+    xmaps::sim::set_knob(s, "dst", c.dst);
+    s.traffic.flows = 64;
+    s.pcap_out = pcap.string();
+    s.pcap_out_packets = 500;
+    const RunResult r = xmaps::sim::run_pipeline(s);
+    expect_conserved(r);
+    EXPECT_NE(r.source.find(std::string(c.mix) + " to " + c.dst), std::string::npos) << r.source;
+    const std::vector<xmaps::sim::PcapPacket> written = xmaps::sim::read_pcap(pcap.string());
+    ASSERT_EQ(written.size(), 500U);
+    std::set<std::array<std::uint8_t, 16>> sources;
+    for (const xmaps::sim::PcapPacket& pkt : written) {
+      xmaps::sim::ParsedPacket p;
+      ASSERT_EQ(
+          xmaps::sim::parse_packet(pkt.data.data(), static_cast<std::uint32_t>(pkt.data.size()), p),
+          xmaps::sim::ParseStatus::ok);
+      EXPECT_EQ(p.flow.ip_version, c.ip_version);
+      EXPECT_EQ(p.flow.dst_ip, c.ip);
+      EXPECT_EQ(p.flow.dst_port, c.port);
+      EXPECT_EQ(p.flow.protocol, c.protocol);
+      sources.insert(p.flow.src_ip);
+    }
+    EXPECT_GT(sources.size(), 1U) << "one destination, many sources";
+    std::filesystem::remove(pcap);
+  }
 }
 
 TEST(SimPipeline, JsonAndCsvCarryEveryMetric) {

@@ -5,6 +5,7 @@
 #include "xmaps/sim/scenario.h"
 
 #include <algorithm>
+#include <arpa/inet.h>
 #include <charconv>
 #include <cmath>
 #include <fstream>
@@ -151,6 +152,52 @@ std::string from_bool(bool b) {
   return b ? "true" : "false";
 }
 
+// "192.168.0.1:4791" or "[fd00::1]:4791" -> the destination's IP version, address and port
+// (the rest of `out` is left as it is).
+void to_destination(std::string_view name, std::string_view text, FlowTuple& out) {
+  constexpr std::string_view kForm = "IP:PORT (a.b.c.d:PORT, or [IPv6 address]:PORT)";
+  const std::string_view t = trim(text);
+  const bool v6 = !t.empty() && t.front() == '[';
+  std::string_view addr;
+  std::string_view port;
+  if (v6) {
+    const std::size_t close = t.find(']');
+    if (close == std::string_view::npos || close + 1 >= t.size() || t[close + 1] != ':')
+      bad_value(name, text, kForm);
+    addr = t.substr(1, close - 1);
+    port = t.substr(close + 2);
+  } else {
+    const std::size_t colon = t.find(':');
+    if (colon == std::string_view::npos)
+      bad_value(name, text, kForm);
+    if (t.find(':', colon + 1) != std::string_view::npos)
+      bad_value(name, text, "IP:PORT (an IPv6 address goes in brackets: [fd00::1]:PORT)");
+    addr = t.substr(0, colon);
+    port = t.substr(colon + 1);
+  }
+  std::array<std::uint8_t, 16> ip{};
+  if (inet_pton(v6 ? AF_INET6 : AF_INET, std::string(addr).c_str(), ip.data()) != 1)
+    bad_value(name, text,
+              v6 ? "[IPv6 address]:PORT (the address does not parse)"
+                 : "IP:PORT (the IPv4 address a.b.c.d does not parse)");
+  std::uint32_t p = 0;
+  const auto [end, ec] = std::from_chars(port.data(), port.data() + port.size(), p);
+  if (port.empty() || ec != std::errc{} || end != port.data() + port.size() || p == 0 || p > 65535)
+    bad_value(name, text, "IP:PORT with a port 1..65535");
+  out.ip_version = v6 ? 6 : 4;
+  out.dst_ip = ip;
+  out.dst_port = static_cast<std::uint16_t>(p);
+}
+
+std::string from_destination(const FlowTuple& d) {
+  const bool v6 = d.ip_version == 6;
+  char buf[INET6_ADDRSTRLEN] = {};
+  if (inet_ntop(v6 ? AF_INET6 : AF_INET, d.dst_ip.data(), buf, sizeof buf) == nullptr)
+    return "?";
+  const std::string port = ":" + std::to_string(d.dst_port);
+  return v6 ? "[" + std::string(buf) + "]" + port : std::string(buf) + port;
+}
+
 std::string hex_key(const std::array<std::uint8_t, kRssKeySize>& key) {
   static constexpr char kHex[] = "0123456789abcdef";
   std::string s;
@@ -257,6 +304,13 @@ std::vector<Knob> make_knobs() {
   k.push_back(u32_knob(
       "flows", "number of flows (uniform, zipf, elephants, single-dst)",
       [](auto& s) -> auto& { return s.traffic.flows; }));
+  k.push_back(
+      {{"dst",
+        "destination of --mix single-dst and syn-flood: IPv4 a.b.c.d:PORT or "
+        "[IPv6]:PORT (its IP version is every flow's)",
+        Kind::text},
+       [](Scenario& s, std::string_view v) { to_destination("dst", v, s.traffic.destination); },
+       [](const Scenario& s) { return from_destination(s.traffic.destination); }});
   k.push_back(double_knob(
       "zipf-s", "Zipf exponent s (> 0) for --mix zipf",
       [](auto& s) -> auto& { return s.traffic.zipf_s; }));
