@@ -10,11 +10,13 @@
 // The binary models 8 possible CPUs (set before anything reads the count), so that 4 ingress
 // + 4 worker CPUs can run on this 2-core machine: CPUs that do not exist here run unpinned.
 #include <array>
+#include <atomic>
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <memory>
 #include <set>
 #include <string>
 #include <unistd.h>
@@ -206,6 +208,46 @@ TEST(SimPipeline, MoreThreadsThanCoresDoesNotLivelock) {
   for (const std::string& n : r.notes)
     noted = noted || n.find("unpinned") != std::string::npos;
   EXPECT_TRUE(noted) << "CPUs 2..7 do not exist here: their threads run unpinned, and say so";
+}
+
+TEST(SimPipeline, UserSecondProgramReplacesFlowAccounting) {
+  // Drops every other frame it sees: one counter over both workers, so the number dropped is
+  // exact whatever the interleaving.
+  auto seen = std::make_shared<std::atomic<std::uint64_t>>(0);
+  xmaps::sim::PipelineHooks hooks;
+  hooks.second_program = std::make_shared<xmaps::XdpProgram>(
+      [seen](xmaps::Frame&) {
+        // Relaxed: a count; only its total is read, after the run has joined the workers.
+        return seen->fetch_add(1, std::memory_order_relaxed) % 2 == 1 ? xmaps::XdpAction::drop
+                                                                      : xmaps::XdpAction::pass;
+      },
+      "drop every other frame");
+  Scenario s = small(20000);
+  s.ingress_cpus = {0, 1};
+  s.worker_cpus = {2, 3};
+  const RunResult r = xmaps::sim::run_pipeline(s, hooks);
+  expect_conserved(r);
+  // Relaxed: the workers are joined (their entries erased) when run_pipeline returns.
+  const std::uint64_t n = seen->load(std::memory_order_relaxed);
+  EXPECT_EQ(r.generated, 20000U);
+  EXPECT_EQ(n, r.generated - r.drops.cpumap_enqueue) << "once per frame that reached a worker";
+  EXPECT_GT(n, 0U);
+  EXPECT_EQ(r.drops.second_program, n / 2);
+  EXPECT_EQ(r.delivered, n - n / 2);
+  EXPECT_EQ(r.drops.total(), r.drops.cpumap_enqueue + r.drops.second_program) << "no other drops";
+  ASSERT_EQ(r.workers.size(), 2U);
+  std::uint64_t dropped = 0, delivered = 0;
+  for (const auto& w : r.workers) {
+    EXPECT_EQ(w.stats.passed, w.delivered) << "worker " << w.cpu;
+    dropped += w.stats.dropped;
+    delivered += w.delivered;
+  }
+  EXPECT_EQ(dropped, n / 2);
+  EXPECT_EQ(delivered, n - n / 2);
+  EXPECT_FALSE(r.have_flow_stats) << "the user's program replaced flow accounting";
+  const std::string summary = xmaps::sim::format_summary(r);
+  EXPECT_NE(summary.find("second_program_drop"), std::string::npos) << summary;
+  EXPECT_EQ(summary.find("flow accounting:"), std::string::npos) << summary;
 }
 
 TEST(SimPipeline, ImpossibleCpuSetIsAClearError) {
