@@ -4,8 +4,9 @@
 // exactly (generated = delivered + drops by reason, nothing in flight, the pool full again).
 // Scenarios: the default one, small; the RSS-imbalance case (single destination, UDP hashed on
 // the 2-tuple); a drop-all first program; a rate-limited run; the spec's BPF-C round-robin
-// CPUMAP program as the first program, redirecting into its own cpu_map; more threads than
-// cores; pcap replay, including a truncated capture.
+// CPUMAP program as the first program, redirecting into its own cpu_map; a user second
+// program; more threads than cores; pcap replay, including a truncated capture and a valid one
+// of runts; the single-dst and syn-flood destination (dst) in the frames written.
 //
 // The binary models 8 possible CPUs (set before anything reads the count), so that 4 ingress
 // + 4 worker CPUs can run on this 2-core machine: CPUs that do not exist here run unpinned.
@@ -302,6 +303,63 @@ TEST(SimPipeline, WrittenTrafficReplaysFromPcap) {
   } catch (const std::invalid_argument& e) {
     EXPECT_NE(std::string(e.what()).find("pcap-in"), std::string::npos) << e.what();
   }
+  std::filesystem::remove(pcap);
+}
+
+TEST(SimPipeline, RuntsInAValidCaptureAreReplayedAndCountedUnparsed) {
+  // 100 well-formed frames, then the first 10 and 30 bytes of one (shorter than an Ethernet
+  // header; cut inside the IPv4 header), captured whole: a valid capture of runts, as a NIC
+  // delivers them.
+  const std::filesystem::path pcap = temp_path("runts.pcap");
+  {
+    xmaps::sim::PcapWriter w(pcap.string());
+    xmaps::sim::PacketSpec spec;
+    spec.flow.src_ip = xmaps::sim::ipv4(10, 0, 0, 1);
+    spec.flow.dst_ip = xmaps::sim::ipv4(10, 0, 0, 2);
+    unsigned char buf[128] = {};
+    std::uint32_t len = 0;
+    for (std::uint16_t i = 0; i < 100; ++i) {
+      spec.flow.src_port = static_cast<std::uint16_t>(1000 + i);
+      spec.flow.dst_port = 53;
+      len = xmaps::sim::build_packet(spec, buf, sizeof buf);
+      ASSERT_EQ(len, xmaps::sim::kMinFrame);
+      w.write(buf, len, i);
+    }
+    w.write(buf, 10, 100);
+    w.write(buf, 30, 101);
+    w.close();
+  }
+  Scenario s = small(0);
+  s.packets = 0;
+  s.pcap_in = pcap.string();
+  s.pcap_loop = false;
+
+  // round-robin does not parse: the runts go to the workers, flow accounting counts them
+  // unparsed and passes them.
+  RunResult r = xmaps::sim::run_pipeline(s);
+  expect_conserved(r);
+  EXPECT_EQ(r.generated, 102U);
+  EXPECT_EQ(r.rss_unparsed, 2U) << "the NIC cannot hash them";
+  EXPECT_EQ(r.pcap_truncated, 0U) << "short on the wire, not snapped by the capture";
+  EXPECT_EQ(r.drops.parse_failure, 0U);
+  EXPECT_EQ(r.flow_parse_failures, 2U);
+  EXPECT_EQ(r.delivered + r.drops.cpumap_enqueue, 102U);
+  std::string summary = xmaps::sim::format_summary(r);
+  EXPECT_NE(summary.find("NIC: 2 frames did not parse"), std::string::npos) << summary;
+  EXPECT_NE(summary.find(", 2 unparsed"), std::string::npos) << summary;
+
+  // hash parses them, and drops both as parse failures.
+  s.first_program = "hash";
+  r = xmaps::sim::run_pipeline(s);
+  expect_conserved(r);
+  EXPECT_EQ(r.generated, 102U);
+  EXPECT_EQ(r.rss_unparsed, 2U);
+  EXPECT_EQ(r.drops.parse_failure, 2U);
+  EXPECT_EQ(r.drops.first_program, 0U);
+  EXPECT_EQ(r.flow_parse_failures, 0U);
+  EXPECT_EQ(r.delivered + r.drops.cpumap_enqueue, 100U);
+  summary = xmaps::sim::format_summary(r);
+  EXPECT_NE(summary.find("parse_failure"), std::string::npos) << summary;
   std::filesystem::remove(pcap);
 }
 

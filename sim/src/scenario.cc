@@ -358,7 +358,9 @@ std::vector<Knob> make_knobs() {
                },
                [](const Scenario& s) { return std::to_string(s.traffic.vlan_id); }});
   k.push_back(text_knob(
-      "pcap-in", "replay this pcap file instead of generating traffic",
+      "pcap-in",
+      "replay this pcap file instead of generating traffic (frames too short to parse are "
+      "replayed as they are, as a NIC delivers runts: counted unparsed, docs/sim.md)",
       [](auto& s) -> auto& { return s.pcap_in; }));
   k.push_back(bool_knob(
       "pcap-loop", "replay the capture from the start again at its end",
