@@ -82,6 +82,10 @@ TEST(SimScenario, BadTextIsAClearError) {
   expect_invalid([&] { xmaps::sim::set_knob(s, "ingress-cpus", "3-1"); }, "ingress-cpus");
   expect_invalid([&] { xmaps::sim::set_knob(s, "reta", "0,1,0"); }, "exactly 128 entries");
   expect_invalid([&] { xmaps::sim::set_knob(s, "rss-key", "zz"); }, "40 hex bytes");
+  expect_invalid([&] { xmaps::sim::set_knob(s, "size", "0"); },
+                 "size: '0' is not a frame size in 60 .. 9018 bytes (or imix)");
+  expect_invalid([&] { xmaps::sim::set_knob(s, "size", "9019"); }, "size: '9019'");
+  EXPECT_EQ(xmaps::sim::get_knob(s, "size"), "60") << "a rejected size leaves the old one";
   expect_invalid([&] { xmaps::sim::set_knob(s, "no-such-knob", "1"); },
                  "unknown setting 'no-such-knob'");
 }
@@ -147,6 +151,8 @@ TEST(SimScenario, ValidateNamesTheField) {
   expect_invalid(with([](Scenario& s) { s.pool_frames = 0; }), "pool must hold");
   expect_invalid(with([](Scenario& s) { s.burst = 0; }), "burst must be at least 1");
   expect_invalid(with([](Scenario& s) { s.rate_pps = -1; }), "rate must be >= 0");
+  expect_invalid(with([](Scenario& s) { s.duration_s = -1; }),
+                 "duration must be 0..86400 seconds, got -1");
   expect_invalid(with([](Scenario& s) { s.frame_size = 100; }), "frame-size");
   expect_invalid(with([](Scenario& s) {
                    s.duration_s = 0;

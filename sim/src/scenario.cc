@@ -339,8 +339,13 @@ std::vector<Knob> make_knobs() {
          if (trim(v) == "imix") {
            s.traffic.sizes = SizeMix::imix;
          } else {
+           const std::uint32_t len = to_u32("size", v);
+           if (len < kMinFrame || len > kMaxFrame)
+             bad_value("size", v,
+                       "a frame size in " + std::to_string(kMinFrame) + " .. " +
+                           std::to_string(kMaxFrame) + " bytes (or imix)");
            s.traffic.sizes = SizeMix::fixed;
-           s.traffic.frame_len = to_u32("size", v);
+           s.traffic.frame_len = len;
          }
        },
        [](const Scenario& s) {
@@ -608,11 +613,11 @@ void validate(const Scenario& s) {
       s.first_program != "drop")
     invalid("first-program must be round-robin, hash, port or drop, got '" + s.first_program + "'");
   if (!(s.duration_s >= 0) || !std::isfinite(s.duration_s) || s.duration_s > 86400)
-    invalid("duration must be 0..86400 seconds");
+    invalid("duration must be 0..86400 seconds, got " + from_double(s.duration_s));
   if (s.duration_s == 0 && s.packets == 0 && (s.pcap_in.empty() || s.pcap_loop))
     invalid("neither duration nor packets is set: the run would not end");
   if (!(s.rate_pps >= 0) || !std::isfinite(s.rate_pps))
-    invalid("rate must be >= 0 packets/s (0: as fast as possible)");
+    invalid("rate must be >= 0 packets/s (0: as fast as possible), got " + from_double(s.rate_pps));
   if (s.burst == 0)
     invalid("burst must be at least 1");
   if (s.batch == 0 || s.batch > CpuMap::kMaxBatch)
