@@ -4,16 +4,21 @@
 // exactly (generated = delivered + drops by reason, nothing in flight, the pool full again).
 // Scenarios: the default one, small; the RSS-imbalance case (single destination, UDP hashed on
 // the 2-tuple); a drop-all first program; a rate-limited run; the spec's BPF-C round-robin
-// CPUMAP program as the first program, redirecting into its own cpu_map; more threads than
-// cores; pcap replay, including a truncated capture.
+// CPUMAP program as the first program, redirecting into its own cpu_map; a user second
+// program; more threads than cores; pcap replay, including a truncated capture and a valid one
+// of runts; the single-dst and syn-flood destination (dst) in the frames written.
 //
 // The binary models 8 possible CPUs (set before anything reads the count), so that 4 ingress
 // + 4 worker CPUs can run on this 2-core machine: CPUs that do not exist here run unpinned.
+#include <array>
+#include <atomic>
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <memory>
+#include <set>
 #include <string>
 #include <unistd.h>
 #include <vector>
@@ -23,6 +28,7 @@
 #include <gtest/gtest.h>
 
 #include "xmaps/cpu.h"
+#include "xmaps/sim/packet.h"
 #include "xmaps/sim/pcap_io.h"
 #include "xmaps/sim/pipeline.h"
 #include "xmaps/sim/report.h"
@@ -205,6 +211,46 @@ TEST(SimPipeline, MoreThreadsThanCoresDoesNotLivelock) {
   EXPECT_TRUE(noted) << "CPUs 2..7 do not exist here: their threads run unpinned, and say so";
 }
 
+TEST(SimPipeline, UserSecondProgramReplacesFlowAccounting) {
+  // Drops every other frame it sees: one counter over both workers, so the number dropped is
+  // exact whatever the interleaving.
+  auto seen = std::make_shared<std::atomic<std::uint64_t>>(0);
+  xmaps::sim::PipelineHooks hooks;
+  hooks.second_program = std::make_shared<xmaps::XdpProgram>(
+      [seen](xmaps::Frame&) {
+        // Relaxed: a count; only its total is read, after the run has joined the workers.
+        return seen->fetch_add(1, std::memory_order_relaxed) % 2 == 1 ? xmaps::XdpAction::drop
+                                                                      : xmaps::XdpAction::pass;
+      },
+      "drop every other frame");
+  Scenario s = small(20000);
+  s.ingress_cpus = {0, 1};
+  s.worker_cpus = {2, 3};
+  const RunResult r = xmaps::sim::run_pipeline(s, hooks);
+  expect_conserved(r);
+  // Relaxed: the workers are joined (their entries erased) when run_pipeline returns.
+  const std::uint64_t n = seen->load(std::memory_order_relaxed);
+  EXPECT_EQ(r.generated, 20000U);
+  EXPECT_EQ(n, r.generated - r.drops.cpumap_enqueue) << "once per frame that reached a worker";
+  EXPECT_GT(n, 0U);
+  EXPECT_EQ(r.drops.second_program, n / 2);
+  EXPECT_EQ(r.delivered, n - n / 2);
+  EXPECT_EQ(r.drops.total(), r.drops.cpumap_enqueue + r.drops.second_program) << "no other drops";
+  ASSERT_EQ(r.workers.size(), 2U);
+  std::uint64_t dropped = 0, delivered = 0;
+  for (const auto& w : r.workers) {
+    EXPECT_EQ(w.stats.passed, w.delivered) << "worker " << w.cpu;
+    dropped += w.stats.dropped;
+    delivered += w.delivered;
+  }
+  EXPECT_EQ(dropped, n / 2);
+  EXPECT_EQ(delivered, n - n / 2);
+  EXPECT_FALSE(r.have_flow_stats) << "the user's program replaced flow accounting";
+  const std::string summary = xmaps::sim::format_summary(r);
+  EXPECT_NE(summary.find("second_program_drop"), std::string::npos) << summary;
+  EXPECT_EQ(summary.find("flow accounting:"), std::string::npos) << summary;
+}
+
 TEST(SimPipeline, ImpossibleCpuSetIsAClearError) {
   Scenario s = small();
   s.ingress_cpus = {999};
@@ -258,6 +304,112 @@ TEST(SimPipeline, WrittenTrafficReplaysFromPcap) {
     EXPECT_NE(std::string(e.what()).find("pcap-in"), std::string::npos) << e.what();
   }
   std::filesystem::remove(pcap);
+}
+
+TEST(SimPipeline, RuntsInAValidCaptureAreReplayedAndCountedUnparsed) {
+  // 100 well-formed frames, then the first 10 and 30 bytes of one (shorter than an Ethernet
+  // header; cut inside the IPv4 header), captured whole: a valid capture of runts, as a NIC
+  // delivers them.
+  const std::filesystem::path pcap = temp_path("runts.pcap");
+  {
+    xmaps::sim::PcapWriter w(pcap.string());
+    xmaps::sim::PacketSpec spec;
+    spec.flow.src_ip = xmaps::sim::ipv4(10, 0, 0, 1);
+    spec.flow.dst_ip = xmaps::sim::ipv4(10, 0, 0, 2);
+    unsigned char buf[128] = {};
+    std::uint32_t len = 0;
+    for (std::uint16_t i = 0; i < 100; ++i) {
+      spec.flow.src_port = static_cast<std::uint16_t>(1000 + i);
+      spec.flow.dst_port = 53;
+      len = xmaps::sim::build_packet(spec, buf, sizeof buf);
+      ASSERT_EQ(len, xmaps::sim::kMinFrame);
+      w.write(buf, len, i);
+    }
+    w.write(buf, 10, 100);
+    w.write(buf, 30, 101);
+    w.close();
+  }
+  Scenario s = small(0);
+  s.packets = 0;
+  s.pcap_in = pcap.string();
+  s.pcap_loop = false;
+
+  // round-robin does not parse: the runts go to the workers, flow accounting counts them
+  // unparsed and passes them.
+  RunResult r = xmaps::sim::run_pipeline(s);
+  expect_conserved(r);
+  EXPECT_EQ(r.generated, 102U);
+  EXPECT_EQ(r.rss_unparsed, 2U) << "the NIC cannot hash them";
+  EXPECT_EQ(r.pcap_truncated, 0U) << "short on the wire, not snapped by the capture";
+  EXPECT_EQ(r.drops.parse_failure, 0U);
+  EXPECT_EQ(r.flow_parse_failures, 2U);
+  EXPECT_EQ(r.delivered + r.drops.cpumap_enqueue, 102U);
+  std::string summary = xmaps::sim::format_summary(r);
+  EXPECT_NE(summary.find("NIC: 2 frames did not parse"), std::string::npos) << summary;
+  EXPECT_NE(summary.find(", 2 unparsed"), std::string::npos) << summary;
+
+  // hash parses them, and drops both as parse failures.
+  s.first_program = "hash";
+  r = xmaps::sim::run_pipeline(s);
+  expect_conserved(r);
+  EXPECT_EQ(r.generated, 102U);
+  EXPECT_EQ(r.rss_unparsed, 2U);
+  EXPECT_EQ(r.drops.parse_failure, 2U);
+  EXPECT_EQ(r.drops.first_program, 0U);
+  EXPECT_EQ(r.flow_parse_failures, 0U);
+  EXPECT_EQ(r.delivered + r.drops.cpumap_enqueue, 100U);
+  summary = xmaps::sim::format_summary(r);
+  EXPECT_NE(summary.find("parse_failure"), std::string::npos) << summary;
+  std::filesystem::remove(pcap);
+}
+
+TEST(SimPipeline, GeneratedFramesCarryTheDstDestination) {
+  struct Case {
+    const char* mix;
+    const char* dst;
+    std::uint8_t ip_version;
+    std::array<std::uint8_t, 16> ip;
+    std::uint16_t port;
+    std::uint8_t protocol;
+  };
+  const Case cases[] = {
+      {"single-dst", "10.9.8.7:5353", 4, xmaps::sim::ipv4(10, 9, 8, 7), 5353, 17},
+      {"syn-flood",
+       "[fd00::42]:443",
+       6,
+       {0xfd, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x42},
+       443,
+       6},
+  };
+  for (const Case& c : cases) {
+    SCOPED_TRACE(c.mix);
+    const std::filesystem::path pcap = temp_path(std::string(c.mix) + ".pcap");
+    Scenario s = small(2000);
+    xmaps::sim::set_knob(s, "mix", c.mix);
+    xmaps::sim::set_knob(s, "dst", c.dst);
+    s.traffic.flows = 64;
+    s.pcap_out = pcap.string();
+    s.pcap_out_packets = 500;
+    const RunResult r = xmaps::sim::run_pipeline(s);
+    expect_conserved(r);
+    EXPECT_NE(r.source.find(std::string(c.mix) + " to " + c.dst), std::string::npos) << r.source;
+    const std::vector<xmaps::sim::PcapPacket> written = xmaps::sim::read_pcap(pcap.string());
+    ASSERT_EQ(written.size(), 500U);
+    std::set<std::array<std::uint8_t, 16>> sources;
+    for (const xmaps::sim::PcapPacket& pkt : written) {
+      xmaps::sim::ParsedPacket p;
+      ASSERT_EQ(
+          xmaps::sim::parse_packet(pkt.data.data(), static_cast<std::uint32_t>(pkt.data.size()), p),
+          xmaps::sim::ParseStatus::ok);
+      EXPECT_EQ(p.flow.ip_version, c.ip_version);
+      EXPECT_EQ(p.flow.dst_ip, c.ip);
+      EXPECT_EQ(p.flow.dst_port, c.port);
+      EXPECT_EQ(p.flow.protocol, c.protocol);
+      sources.insert(p.flow.src_ip);
+    }
+    EXPECT_GT(sources.size(), 1U) << "one destination, many sources";
+    std::filesystem::remove(pcap);
+  }
 }
 
 TEST(SimPipeline, JsonAndCsvCarryEveryMetric) {

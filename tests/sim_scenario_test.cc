@@ -2,6 +2,8 @@
 //
 // xmaps/sim/scenario.h: knobs (text forms, parse errors), validate()'s messages, the JSON echo
 // and its round trip, config files (JSON, TOML where built).
+#include <array>
+#include <cstdint>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
@@ -80,8 +82,58 @@ TEST(SimScenario, BadTextIsAClearError) {
   expect_invalid([&] { xmaps::sim::set_knob(s, "ingress-cpus", "3-1"); }, "ingress-cpus");
   expect_invalid([&] { xmaps::sim::set_knob(s, "reta", "0,1,0"); }, "exactly 128 entries");
   expect_invalid([&] { xmaps::sim::set_knob(s, "rss-key", "zz"); }, "40 hex bytes");
+  expect_invalid([&] { xmaps::sim::set_knob(s, "size", "0"); },
+                 "size: '0' is not a frame size in 60 .. 9018 bytes (or imix)");
+  expect_invalid([&] { xmaps::sim::set_knob(s, "size", "9019"); }, "size: '9019'");
+  EXPECT_EQ(xmaps::sim::get_knob(s, "size"), "60") << "a rejected size leaves the old one";
   expect_invalid([&] { xmaps::sim::set_knob(s, "no-such-knob", "1"); },
                  "unknown setting 'no-such-knob'");
+}
+
+TEST(SimScenario, DstSetsTheSingleDestinationAndSynFloodTarget) {
+  Scenario s;
+  EXPECT_EQ(xmaps::sim::get_knob(s, "dst"), "192.168.0.1:4791");
+  xmaps::sim::set_knob(s, "dst", "10.1.2.3:53");
+  EXPECT_EQ(s.traffic.destination.ip_version, 4U);
+  EXPECT_EQ(s.traffic.destination.dst_ip, xmaps::sim::ipv4(10, 1, 2, 3));
+  EXPECT_EQ(s.traffic.destination.dst_port, 53U);
+  EXPECT_EQ(xmaps::sim::get_knob(s, "dst"), "10.1.2.3:53");
+  xmaps::sim::set_knob(s, "dst", " [fd00::7]:8080 ");
+  EXPECT_EQ(s.traffic.destination.ip_version, 6U);
+  const std::array<std::uint8_t, 16> fd00_7 = {0xfd, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 7};
+  EXPECT_EQ(s.traffic.destination.dst_ip, fd00_7);
+  EXPECT_EQ(s.traffic.destination.dst_port, 8080U);
+  EXPECT_EQ(xmaps::sim::get_knob(s, "dst"), "[fd00::7]:8080");
+  EXPECT_NO_THROW(xmaps::sim::validate(s));
+
+  // A rejected value names the knob and leaves the destination as it was.
+  expect_invalid([&] { xmaps::sim::set_knob(s, "dst", "10.1.2.3"); },
+                 "dst: '10.1.2.3' is not IP:PORT");
+  expect_invalid([&] { xmaps::sim::set_knob(s, "dst", ""); }, "dst: '' is not IP:PORT");
+  expect_invalid([&] { xmaps::sim::set_knob(s, "dst", "10.1.2:53"); },
+                 "the IPv4 address a.b.c.d does not parse");
+  expect_invalid([&] { xmaps::sim::set_knob(s, "dst", "host.example:53"); },
+                 "the IPv4 address a.b.c.d does not parse");
+  expect_invalid([&] { xmaps::sim::set_knob(s, "dst", "fd00::7:53"); },
+                 "an IPv6 address goes in brackets");
+  expect_invalid([&] { xmaps::sim::set_knob(s, "dst", "[fd00::zz]:53"); },
+                 "the address does not parse");
+  expect_invalid([&] { xmaps::sim::set_knob(s, "dst", "[10.1.2.3]:53"); },
+                 "the address does not parse");
+  expect_invalid([&] { xmaps::sim::set_knob(s, "dst", "[fd00::7]53"); }, "is not IP:PORT");
+  expect_invalid([&] { xmaps::sim::set_knob(s, "dst", "10.1.2.3:0"); }, "a port 1..65535");
+  expect_invalid([&] { xmaps::sim::set_knob(s, "dst", "10.1.2.3:65536"); }, "a port 1..65535");
+  expect_invalid([&] { xmaps::sim::set_knob(s, "dst", "10.1.2.3:-1"); }, "a port 1..65535");
+  expect_invalid([&] { xmaps::sim::set_knob(s, "dst", "10.1.2.3:"); }, "a port 1..65535");
+  EXPECT_EQ(xmaps::sim::get_knob(s, "dst"), "[fd00::7]:8080");
+
+  // As a config key (JSON; the TOML key is in LoadsATomlFile).
+  Scenario j;
+  xmaps::sim::apply_json(j, R"({"mix": "syn-flood", "dst": "172.16.0.9:443"})");
+  EXPECT_EQ(j.traffic.mix, xmaps::sim::FlowMix::syn_flood);
+  EXPECT_EQ(j.traffic.destination.dst_ip, xmaps::sim::ipv4(172, 16, 0, 9));
+  EXPECT_EQ(j.traffic.destination.dst_port, 443U);
+  expect_invalid([&] { xmaps::sim::apply_json(j, R"({"dst": "172.16.0.9"})"); }, "dst: ");
 }
 
 TEST(SimScenario, ValidateNamesTheField) {
@@ -99,6 +151,8 @@ TEST(SimScenario, ValidateNamesTheField) {
   expect_invalid(with([](Scenario& s) { s.pool_frames = 0; }), "pool must hold");
   expect_invalid(with([](Scenario& s) { s.burst = 0; }), "burst must be at least 1");
   expect_invalid(with([](Scenario& s) { s.rate_pps = -1; }), "rate must be >= 0");
+  expect_invalid(with([](Scenario& s) { s.duration_s = -1; }),
+                 "duration must be 0..86400 seconds, got -1");
   expect_invalid(with([](Scenario& s) { s.frame_size = 100; }), "frame-size");
   expect_invalid(with([](Scenario& s) {
                    s.duration_s = 0;
@@ -175,7 +229,8 @@ TEST(SimScenario, BadConfigFilesNameTheFileAndTheProblem) {
 TEST(SimScenario, LoadsATomlFile) {
   const std::string path = temp_file("ok.toml",
                                      "mix = \"zipf\"\nzipf-s = 1.3\nqueues = 4\n"
-                                     "worker-cpus = [1]\nvlan = true\n");
+                                     "worker-cpus = [1]\nvlan = true\n"
+                                     "dst = \"[2001:db8::1]:4791\"\n");
   try {
     const Scenario s = xmaps::sim::load_scenario(path);
     EXPECT_EQ(s.traffic.mix, xmaps::sim::FlowMix::zipf);
@@ -183,6 +238,8 @@ TEST(SimScenario, LoadsATomlFile) {
     EXPECT_EQ(s.rss.queues, 4U);
     EXPECT_EQ(s.worker_cpus, std::vector<int>{1});
     EXPECT_TRUE(s.traffic.vlan);
+    EXPECT_EQ(s.traffic.destination.ip_version, 6U);
+    EXPECT_EQ(xmaps::sim::get_knob(s, "dst"), "[2001:db8::1]:4791");
   } catch (const std::invalid_argument& e) {
     if (std::string(e.what()).find("TOML support was not built") != std::string::npos)
       GTEST_SKIP() << e.what();

@@ -21,7 +21,11 @@ ScenarioSource make_frame_source(const Scenario& s) {
   }
   out.source = std::make_unique<TrafficGenerator>(s.traffic);
   out.description =
-      "generator (" + get_knob(s, "mix") + ", " +
+      "generator (" + get_knob(s, "mix") +
+      (s.traffic.mix == FlowMix::syn_flood || s.traffic.mix == FlowMix::single_destination
+           ? " to " + get_knob(s, "dst")
+           : std::string()) +
+      ", " +
       (s.traffic.mix == FlowMix::syn_flood ? std::string("random sources")
                                            : std::to_string(s.traffic.flows) + " flows") +
       ", " + get_knob(s, "protocol") + ", size " + get_knob(s, "size") + ")";

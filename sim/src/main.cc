@@ -81,7 +81,8 @@ struct KnobOptions {
             o->type_name(k.name == "json" || k.name == "csv" || k.name.rfind("pcap", 0) == 0 ||
                                  k.name == "config"
                              ? "FILE"
-                             : "TEXT");
+                         : k.name == "dst" ? "IP:PORT"
+                                           : "TEXT");
         }
         options[k.name] = o;
       }

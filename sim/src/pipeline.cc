@@ -246,38 +246,45 @@ Scenario resolve(const Scenario& in, const topology::Topology& t) {
       s.worker_cpus.erase(std::unique(s.worker_cpus.begin(), s.worker_cpus.end()),
                           s.worker_cpus.end());
     } else {
+      // The ingress CPUs on this topology, and their cores' PUs (numa and skip-smt keep the
+      // workers off those cores).
+      std::vector<int> ingress_here;
       std::vector<int> avoid;
       for (int c : s.ingress_cpus) {
-        if (t.has_cpu(c)) {
-          for (int sib : t.smt_siblings(c))
-            avoid.push_back(sib);
-        } else {
-          avoid.push_back(c);
-        }
+        if (!t.has_cpu(c))
+          continue;
+        ingress_here.push_back(c);
+        for (int sib : t.smt_siblings(c))
+          avoid.push_back(sib);
       }
-      std::vector<int> ingress_here;
-      for (int c : s.ingress_cpus) {
-        if (t.has_cpu(c))
-          ingress_here.push_back(c);
+      // worker-count auto: every CPU the policy allows off the ingress CPUs (at least one).
+      const int want = s.worker_count != 0 ? n : CpuPolicy::kAll;
+      CpuPolicy p = CpuPolicy::compact(want);
+      std::vector<int> off = ingress_here;
+      if (s.placement == Placement::numa && !ingress_here.empty()) {
+        p = CpuPolicy::same_numa_as(ingress_here[0], want).with_smt(CpuPolicy::Smt::siblings_last);
+        off = avoid;
+      } else if (s.placement == Placement::skip_smt) {
+        p = CpuPolicy::skip_smt(want);
+        off = avoid;
+      } else if (s.placement == Placement::spread) {
+        p = CpuPolicy::spread_packages(want);
       }
-      CpuPolicy p = CpuPolicy::compact(n).excluding(ingress_here);
-      if (s.placement == Placement::numa && !ingress_here.empty())
-        p = CpuPolicy::same_numa_as(ingress_here[0], n)
-                .excluding(avoid)
-                .with_smt(CpuPolicy::Smt::siblings_last);
-      else if (s.placement == Placement::skip_smt)
-        p = CpuPolicy::skip_smt(n).excluding(avoid);
-      else if (s.placement == Placement::spread)
-        p = CpuPolicy::spread_packages(n).excluding(ingress_here);
       try {
-        s.worker_cpus = pick(t, p);
+        s.worker_cpus = pick(t, p.excluding(off));
       } catch (const std::invalid_argument&) {
         // Not enough CPUs apart from the ingress ones (a 1-CPU machine, or many workers
-        // asked for): share them.
+        // asked for): the same policy, sharing them (auto: one worker). If even that cannot
+        // place them (more workers than the NUMA node, the cores or the machine has), it is
+        // an error.
+        if (want == CpuPolicy::kAll)
+          p.count = 1;
         try {
-          s.worker_cpus = pick(t, CpuPolicy::compact(n));
+          s.worker_cpus = pick(t, p);
         } catch (const std::invalid_argument& e) {
-          throw std::invalid_argument("worker-count " + std::to_string(n) + ": " + e.what());
+          throw std::invalid_argument("worker-count " + get_knob(s, "worker-count") +
+                                      " (placement " + std::string(to_string(s.placement)) +
+                                      "): " + e.what());
         }
       }
     }

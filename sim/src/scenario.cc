@@ -5,6 +5,7 @@
 #include "xmaps/sim/scenario.h"
 
 #include <algorithm>
+#include <arpa/inet.h>
 #include <charconv>
 #include <cmath>
 #include <fstream>
@@ -151,6 +152,52 @@ std::string from_bool(bool b) {
   return b ? "true" : "false";
 }
 
+// "192.168.0.1:4791" or "[fd00::1]:4791" -> the destination's IP version, address and port
+// (the rest of `out` is left as it is).
+void to_destination(std::string_view name, std::string_view text, FlowTuple& out) {
+  constexpr std::string_view kForm = "IP:PORT (a.b.c.d:PORT, or [IPv6 address]:PORT)";
+  const std::string_view t = trim(text);
+  const bool v6 = !t.empty() && t.front() == '[';
+  std::string_view addr;
+  std::string_view port;
+  if (v6) {
+    const std::size_t close = t.find(']');
+    if (close == std::string_view::npos || close + 1 >= t.size() || t[close + 1] != ':')
+      bad_value(name, text, kForm);
+    addr = t.substr(1, close - 1);
+    port = t.substr(close + 2);
+  } else {
+    const std::size_t colon = t.find(':');
+    if (colon == std::string_view::npos)
+      bad_value(name, text, kForm);
+    if (t.find(':', colon + 1) != std::string_view::npos)
+      bad_value(name, text, "IP:PORT (an IPv6 address goes in brackets: [fd00::1]:PORT)");
+    addr = t.substr(0, colon);
+    port = t.substr(colon + 1);
+  }
+  std::array<std::uint8_t, 16> ip{};
+  if (inet_pton(v6 ? AF_INET6 : AF_INET, std::string(addr).c_str(), ip.data()) != 1)
+    bad_value(name, text,
+              v6 ? "[IPv6 address]:PORT (the address does not parse)"
+                 : "IP:PORT (the IPv4 address a.b.c.d does not parse)");
+  std::uint32_t p = 0;
+  const auto [end, ec] = std::from_chars(port.data(), port.data() + port.size(), p);
+  if (port.empty() || ec != std::errc{} || end != port.data() + port.size() || p == 0 || p > 65535)
+    bad_value(name, text, "IP:PORT with a port 1..65535");
+  out.ip_version = v6 ? 6 : 4;
+  out.dst_ip = ip;
+  out.dst_port = static_cast<std::uint16_t>(p);
+}
+
+std::string from_destination(const FlowTuple& d) {
+  const bool v6 = d.ip_version == 6;
+  char buf[INET6_ADDRSTRLEN] = {};
+  if (inet_ntop(v6 ? AF_INET6 : AF_INET, d.dst_ip.data(), buf, sizeof buf) == nullptr)
+    return "?";
+  const std::string port = ":" + std::to_string(d.dst_port);
+  return v6 ? "[" + std::string(buf) + "]" + port : std::string(buf) + port;
+}
+
 std::string hex_key(const std::array<std::uint8_t, kRssKeySize>& key) {
   static constexpr char kHex[] = "0123456789abcdef";
   std::string s;
@@ -257,6 +304,13 @@ std::vector<Knob> make_knobs() {
   k.push_back(u32_knob(
       "flows", "number of flows (uniform, zipf, elephants, single-dst)",
       [](auto& s) -> auto& { return s.traffic.flows; }));
+  k.push_back(
+      {{"dst",
+        "destination of --mix single-dst and syn-flood: IPv4 a.b.c.d:PORT or "
+        "[IPv6]:PORT (its IP version is every flow's)",
+        Kind::text},
+       [](Scenario& s, std::string_view v) { to_destination("dst", v, s.traffic.destination); },
+       [](const Scenario& s) { return from_destination(s.traffic.destination); }});
   k.push_back(double_knob(
       "zipf-s", "Zipf exponent s (> 0) for --mix zipf",
       [](auto& s) -> auto& { return s.traffic.zipf_s; }));
@@ -285,8 +339,13 @@ std::vector<Knob> make_knobs() {
          if (trim(v) == "imix") {
            s.traffic.sizes = SizeMix::imix;
          } else {
+           const std::uint32_t len = to_u32("size", v);
+           if (len < kMinFrame || len > kMaxFrame)
+             bad_value("size", v,
+                       "a frame size in " + std::to_string(kMinFrame) + " .. " +
+                           std::to_string(kMaxFrame) + " bytes (or imix)");
            s.traffic.sizes = SizeMix::fixed;
-           s.traffic.frame_len = to_u32("size", v);
+           s.traffic.frame_len = len;
          }
        },
        [](const Scenario& s) {
@@ -304,7 +363,9 @@ std::vector<Knob> make_knobs() {
                },
                [](const Scenario& s) { return std::to_string(s.traffic.vlan_id); }});
   k.push_back(text_knob(
-      "pcap-in", "replay this pcap file instead of generating traffic",
+      "pcap-in",
+      "replay this pcap file instead of generating traffic (frames too short to parse are "
+      "replayed as they are, as a NIC delivers runts: counted unparsed, docs/sim.md)",
       [](auto& s) -> auto& { return s.pcap_in; }));
   k.push_back(bool_knob(
       "pcap-loop", "replay the capture from the start again at its end",
@@ -384,7 +445,8 @@ std::vector<Knob> make_knobs() {
       "ingress-count", "ingress CPUs to place (auto: a quarter of the CPUs, >= 1)",
       [](auto& s) -> auto& { return s.ingress_count; }));
   k.push_back(auto_knob(
-      "worker-count", "worker CPUs to place (auto: the CPUs left, >= 1)",
+      "worker-count",
+      "worker CPUs to place (auto: every CPU --placement allows off the ingress CPUs, >= 1)",
       [](auto& s) -> auto& { return s.worker_count; }));
   k.push_back(
       {{"placement", "CPU placement by hwloc: compact | numa | skip-smt | spread", Kind::text},
@@ -551,11 +613,11 @@ void validate(const Scenario& s) {
       s.first_program != "drop")
     invalid("first-program must be round-robin, hash, port or drop, got '" + s.first_program + "'");
   if (!(s.duration_s >= 0) || !std::isfinite(s.duration_s) || s.duration_s > 86400)
-    invalid("duration must be 0..86400 seconds");
+    invalid("duration must be 0..86400 seconds, got " + from_double(s.duration_s));
   if (s.duration_s == 0 && s.packets == 0 && (s.pcap_in.empty() || s.pcap_loop))
     invalid("neither duration nor packets is set: the run would not end");
   if (!(s.rate_pps >= 0) || !std::isfinite(s.rate_pps))
-    invalid("rate must be >= 0 packets/s (0: as fast as possible)");
+    invalid("rate must be >= 0 packets/s (0: as fast as possible), got " + from_double(s.rate_pps));
   if (s.burst == 0)
     invalid("burst must be at least 1");
   if (s.batch == 0 || s.batch > CpuMap::kMaxBatch)

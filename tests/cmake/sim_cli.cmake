@@ -6,8 +6,24 @@
 #   -D REGEX=...             must match stdout + stderr
 #   -D GARBAGE=file          optional: write garbage bytes to this file first (a malformed pcap)
 #   -D FILES=a|b             optional: files that must exist afterwards (removed first)
+#   -D CUT_PCAP=file         optional: write a 10-frame capture there first (with EXE), then cut
+#                            7 bytes off its end, inside the last record (coreutils truncate)
 if(DEFINED GARBAGE)
   file(WRITE "${GARBAGE}" "\xd4\xc3\xb2\xa1 this is not a capture, just bytes that start like one")
+endif()
+if(DEFINED CUT_PCAP)
+  execute_process(COMMAND "${EXE}" --packets 10 --no-progress --pcap-out "${CUT_PCAP}"
+                          --pcap-out-packets 10
+                  RESULT_VARIABLE rc OUTPUT_QUIET ERROR_VARIABLE err TIMEOUT 120)
+  if(NOT rc EQUAL 0)
+    message(FATAL_ERROR "xmaps-sim could not write ${CUT_PCAP}: exit status ${rc}\n${err}")
+  endif()
+  file(SIZE "${CUT_PCAP}" size)
+  math(EXPR size "${size} - 7")
+  execute_process(COMMAND truncate "--size=${size}" "${CUT_PCAP}" RESULT_VARIABLE rc)
+  if(NOT rc EQUAL 0)
+    message(FATAL_ERROR "truncate ${CUT_PCAP}: exit status ${rc}")
+  endif()
 endif()
 string(REPLACE "|" ";" argv "${ARGS}")
 if(DEFINED FILES)

@@ -28,7 +28,10 @@
 
 namespace xmaps::sim {
 
-// How CPUs are picked when no explicit list is given (hwloc policy, xmaps/topology).
+// How CPUs are picked when no explicit list is given (hwloc policy, xmaps/topology). When the
+// policy cannot place worker-count workers off the ingress CPUs, the workers share them under
+// the same policy; when it cannot place them at all (more than the NUMA node, the cores or the
+// machine has), resolve() throws std::invalid_argument naming the count.
 enum class Placement : std::uint8_t {
   compact,   // logical order: ingress CPUs first, workers on the next CPUs
   numa,      // workers on the NUMA node of the first ingress CPU, not on the ingress CPUs'
@@ -58,7 +61,8 @@ struct Scenario {
   std::vector<int> ingress_cpus;    // explicit list, or empty: ingress_count by placement
   std::vector<int> worker_cpus;     // explicit list, or empty: worker_count by placement
   std::uint32_t ingress_count = 0;  // 0: a quarter of the usable CPUs, at least 1
-  std::uint32_t worker_count = 0;   // 0: the CPUs left, at least 1
+  std::uint32_t worker_count = 0;   // 0: every CPU the placement allows off the ingress CPUs
+                                    // (numa: their node's, off their cores), at least 1
   Placement placement = Placement::compact;
   std::uint32_t model_cpus = 0;  // > 0: xmaps::set_possible_cpus(model_cpus) before the run
   // The source thread's CPU: kAutoCpu (a usable CPU that is neither ingress nor worker, else
