@@ -393,6 +393,7 @@ TEST(SimPipeline, GeneratedFramesCarryTheDstDestination) {
     const RunResult r = xmaps::sim::run_pipeline(s);
     expect_conserved(r);
     EXPECT_NE(r.source.find(std::string(c.mix) + " to " + c.dst), std::string::npos) << r.source;
+    EXPECT_NE(r.source.find(c.protocol == 6 ? ", tcp," : ", udp,"), std::string::npos) << r.source;
     const std::vector<xmaps::sim::PcapPacket> written = xmaps::sim::read_pcap(pcap.string());
     ASSERT_EQ(written.size(), 500U);
     std::set<std::array<std::uint8_t, 16>> sources;

@@ -28,7 +28,9 @@ ScenarioSource make_frame_source(const Scenario& s) {
       ", " +
       (s.traffic.mix == FlowMix::syn_flood ? std::string("random sources")
                                            : std::to_string(s.traffic.flows) + " flows") +
-      ", " + get_knob(s, "protocol") + ", size " + get_knob(s, "size") + ")";
+      // A SYN flood is TCP whatever --protocol says (TrafficConfig::protocol).
+      ", " + (s.traffic.mix == FlowMix::syn_flood ? std::string("tcp") : get_knob(s, "protocol")) +
+      ", size " + get_knob(s, "size") + ")";
   return out;
 }
 
