@@ -64,6 +64,14 @@
 #define __always_inline inline __attribute__((always_inline))
 #endif
 
+// A program's return value is its XdpAction (xdp_program() casts one to the other).
+static_assert(static_cast<std::uint32_t>(xmaps::XdpAction::aborted) == XDP_ABORTED &&
+                  static_cast<std::uint32_t>(xmaps::XdpAction::drop) == XDP_DROP &&
+                  static_cast<std::uint32_t>(xmaps::XdpAction::pass) == XDP_PASS &&
+                  static_cast<std::uint32_t>(xmaps::XdpAction::tx) == XDP_TX &&
+                  static_cast<std::uint32_t>(xmaps::XdpAction::redirect) == XDP_REDIRECT,
+              "xmaps: XdpAction's values must be the kernel's XDP_* actions");
+
 namespace xmaps {
 namespace bpf_detail {
 
