@@ -11,7 +11,8 @@
 //
 // Conventions (libbpf 1.x): every call returns 0 (or an fd) on success and a negative errno on
 // failure, and also sets errno. The constants (BPF_MAP_TYPE_*, BPF_ANY / BPF_NOEXIST /
-// BPF_EXIST, BPF_F_*) are <linux/bpf.h>'s, so their values are the kernel's.
+// BPF_EXIST, BPF_F_*) are <linux/bpf.h>'s, so their values are the kernel's (without that
+// header, xmaps/detail/linux_bpf.h defines them with the same values).
 //
 // File descriptors are real descriptors (each map holds one, from eventfd(2)); close(2) ends
 // the handle: later calls with that number fail with EBADF, even if the number is reused by
@@ -33,26 +34,30 @@
 #include "xmaps/detail/linux_bpf.h"  // the constants, as <linux/bpf.h> has them
 
 // libbpf's options structs (same field order; `sz` must be sizeof the struct or 0).
+//
+// Every field defaults to 0, so that LIBBPF_OPTS(..., .map_flags = F) names only what it sets
+// without -Wmissing-field-initializers (C++ designated initializers).
 struct bpf_map_create_opts {
-  std::size_t sz;
-  __u32 btf_fd;
-  __u32 btf_key_type_id;
-  __u32 btf_value_type_id;
-  __u32 btf_vmlinux_value_type_id;
-  __u32 inner_map_fd;
-  __u32 map_flags;
-  __u64 map_extra;
-  __u32 numa_node;
-  __u32 map_ifindex;
+  std::size_t sz = 0;
+  __u32 btf_fd = 0;
+  __u32 btf_key_type_id = 0;
+  __u32 btf_value_type_id = 0;
+  __u32 btf_vmlinux_value_type_id = 0;
+  __u32 inner_map_fd = 0;
+  __u32 map_flags = 0;
+  __u64 map_extra = 0;
+  __u32 numa_node = 0;
+  __u32 map_ifindex = 0;
 };
 
 struct bpf_map_batch_opts {
-  std::size_t sz;
-  __u64 elem_flags;
-  __u64 flags;
+  std::size_t sz = 0;
+  __u64 elem_flags = 0;
+  __u64 flags = 0;
 };
 
-// LIBBPF_OPTS(type, name, .field = value, ...): a zeroed options struct with sz set.
+// LIBBPF_OPTS(type, name, .field = value, ...): a zeroed options struct with sz set (the
+// fields in declaration order, as C++ wants designated initializers).
 #ifndef LIBBPF_OPTS
 #define LIBBPF_OPTS(TYPE, NAME, ...) \
   struct TYPE NAME = {.sz = sizeof(struct TYPE) __VA_OPT__(, ) __VA_ARGS__}
