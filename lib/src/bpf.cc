@@ -222,8 +222,8 @@ int bpf_map__set_max_entries(struct bpf_map* map, __u32 max_entries) {
   if (map == nullptr)
     return fail(EINVAL);
   std::lock_guard lock(map->mu);
-  if (map->map != nullptr)
-    return fail(EBUSY);  // libbpf: only before the object is loaded
+  if (map->map != nullptr || map->error != Errc::ok)
+    return fail(EBUSY);  // libbpf: only before the object's load, failed or not
   map->spec.max_entries = max_entries;
   return 0;
 }
@@ -240,8 +240,9 @@ int bpf_map__fd(const struct bpf_map* map) {
   if (map == nullptr)
     return fail(EINVAL);
   auto* m = const_cast<struct bpf_map*>(map);
-  if (xmaps::bpf_detail::create(m) == nullptr)
-    return fail(static_cast<int>(m->error));
+  Errc err = Errc::ok;
+  if (xmaps::bpf_detail::create(m, &err) == nullptr)
+    return fail(static_cast<int>(err));
   std::lock_guard lock(m->mu);
   if (m->fd < 0) {
     const int fd = fds().add(m->map);
@@ -287,16 +288,21 @@ namespace xmaps::bpf_detail {
   return slot.get();
 }
 
-Map* create(::bpf_map* m) noexcept {
+Map* create(::bpf_map* m, Errc* error) noexcept {
   std::lock_guard lock(m->mu);
   if (m->map != nullptr)
     return m->map.get();
-  if (m->error != Errc::ok)
+  if (m->error != Errc::ok) {
+    if (error != nullptr)
+      *error = m->error;
     return nullptr;
+  }
   Errc err = Errc::ok;
   std::shared_ptr<Map> map = xmaps::create_map(m->spec, &err);
   if (map == nullptr) {
     m->error = err == Errc::ok ? Errc::no_memory : err;
+    if (error != nullptr)
+      *error = m->error;
     std::fprintf(stderr,
                  "xmaps: the BPF map defined at %p (type %u, key %u, value %u, max_entries %u, "
                  "flags 0x%x) cannot be created: %s\n",

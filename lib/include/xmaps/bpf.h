@@ -86,7 +86,8 @@ int bpf_map_delete_batch(int fd, const void* keys, __u32* count,
                          const struct bpf_map_batch_opts* opts);
 int libbpf_num_possible_cpus(void);
 
-// Maps of a program file: before first use, max_entries can be changed (-EBUSY after).
+// Maps of a program file: before first use, max_entries can be changed (-EBUSY after, and
+// after a first use that failed to make the map: libbpf's object counts as loaded then).
 int bpf_map__set_max_entries(struct bpf_map* map, __u32 max_entries);
 __u32 bpf_map__max_entries(const struct bpf_map* map);
 // The map's fd (the map is created now if it was not yet); negative errno if it cannot be.
