@@ -33,7 +33,21 @@
 
 #include "xmaps/detail/linux_bpf.h"  // the constants, as <linux/bpf.h> has them
 
-// libbpf's options structs (same field order; `sz` must be sizeof the struct or 0).
+// libbpf's options structs (libbpf 1.1's fields, in its order), checked as libbpf checks them:
+// `sz` below sizeof(size_t) (0 included: set it, as LIBBPF_OPTS does) is EINVAL; fields past
+// `sz` read as 0 (an older caller's smaller struct); bytes past xmaps' struct up to `sz` must be
+// zero (a newer caller's unset fields), else EINVAL.
+//
+// bpf_map_create(): map_flags, numa_node (with BPF_F_NUMA_NODE) and the name are used; the name
+// is checked as the kernel checks its first 15 bytes (letters, digits, '_', '.'; else EINVAL,
+// after the map's own checks). xmaps has no BTF, map-in-map, bloom filter or offload, so: a BTF
+// key or value type id is EBADF for a btf_fd that is not open and EINVAL otherwise (the kernel
+// takes a real BTF object there); btf_vmlinux_value_type_id, a key type without a value type,
+// map_extra and map_ifindex are EINVAL (for map_ifindex of an existing device the kernel says
+// EOPNOTSUPP or EINVAL, depending on the device); btf_fd alone and inner_map_fd are ignored on
+// the types xmaps has, as the kernel ignores them there.
+//
+// The batch calls: NULL `count` is EFAULT (libbpf itself would dereference it).
 //
 // Every field defaults to 0, so that LIBBPF_OPTS(..., .map_flags = F) names only what it sets
 // without -Wmissing-field-initializers (C++ designated initializers).
