@@ -8,7 +8,11 @@
 // The examples are C: in C++ they narrow an int into a __u64 in a brace initializer and shadow
 // a global with a parameter, so this file is built with -Wno-narrowing -Wno-shadow
 // (tests/CMakeLists.txt); nothing else about them is changed.
+//
+// Expectations that depend on the CPU count are computed from it: this file also runs as
+// bpf_c_spec_examples_model_test, with 13 modelled CPUs (XMAPS_SPEC_TEST_CPUS).
 #include <cerrno>
+#include <cstdint>
 #include <cstdio>
 #include <cstring>
 #include <set>
@@ -27,7 +31,23 @@
 #include "bpf_c/spec_queue.inc"
 // NOLINTEND
 
+#ifndef XMAPS_SPEC_TEST_CPUS
+#define XMAPS_SPEC_TEST_CPUS 0  // NOLINT(cppcoreguidelines-macro-usage): 0 = the machine's CPUs
+#endif
+
 namespace {
+
+// Fixes the possible-CPU count before any map exists (only in the model executable,
+// bpf_c_spec_examples_model_test.cc).
+class PossibleCpus : public ::testing::Environment {
+ public:
+  void SetUp() override {
+    if (XMAPS_SPEC_TEST_CPUS > 0)
+      xmaps::set_possible_cpus(XMAPS_SPEC_TEST_CPUS);
+  }
+};
+[[maybe_unused]] ::testing::Environment* const g_possible_cpus =
+    ::testing::AddGlobalTestEnvironment(new PossibleCpus);
 
 TEST(BpfCSpecExamples, UpdateStatsCountsPacketsAndBytesPerSourceInTheLruMap) {
   update_stats(0x0a000001, 100);  // a new key: created with NOEXIST
@@ -62,16 +82,24 @@ TEST(BpfCSpecExamples, UpdateStatsCountsPacketsAndBytesPerSourceInTheLruMap) {
   EXPECT_EQ(errno, ENOENT);
 }
 
+// The program sends frame j to CPU j % ncpus (its per-CPU iterator wraps at
+// bpf_num_possible_cpus()), through cpus_available, which the example sizes for 12 CPUs: with
+// more possible CPUs, indexes 12 and up find no entry there and the frame is aborted. The
+// expected spread is computed from that for whatever CPU count this process has.
 TEST(BpfCSpecExamples, RoundRobinProgramSpreadsFramesOverTheCpumap) {
   ASSERT_EQ(set_max_cpu_entries(xmaps::bpf_map_of(&cpu_map)), 0);
   const auto ncpus = static_cast<__u32>(libbpf_num_possible_cpus());
+  if (XMAPS_SPEC_TEST_CPUS > 0) {
+    EXPECT_EQ(ncpus, static_cast<__u32>(XMAPS_SPEC_TEST_CPUS));
+  }
   EXPECT_EQ(bpf_map__max_entries(xmaps::bpf_map_of(&cpu_map)), ncpus);
   const int avail = bpf_map__fd(xmaps::bpf_map_of(&cpus_available));
   const int cpus = bpf_map__fd(xmaps::bpf_map_of(&cpu_map));
   ASSERT_GE(avail, 0);
   ASSERT_GE(cpus, 0);
+  constexpr __u32 kAvailable = 12;  // cpus_available's max_entries in the example
   for (__u32 i = 0; i < ncpus; ++i) {
-    ASSERT_EQ(bpf_map_update_elem(avail, &i, &i, BPF_ANY), 0);
+    EXPECT_EQ(bpf_map_update_elem(avail, &i, &i, BPF_ANY), i < kAvailable ? 0 : -E2BIG);
     struct bpf_cpumap_val val = {};
     val.qsize = 192;
     ASSERT_EQ(bpf_map_update_elem(cpus, &i, &val, BPF_ANY), 0);
@@ -80,25 +108,35 @@ TEST(BpfCSpecExamples, RoundRobinProgramSpreadsFramesOverTheCpumap) {
 
   xmaps::FramePool pool(256);
   const xmaps::XdpProgram prog = xmaps::xdp_program(xdp_redir_cpu_round_robin, "round robin");
-  constexpr int kFrames = 120;
+  constexpr __u32 kFrames = 120;
+  std::vector<std::uint64_t> expected(ncpus, 0);
   {
     const xmaps::CpuBinding on(0);  // the iterator is per CPU: this program runs as CPU 0
     xmaps::RedirectContext ctx;
-    for (int i = 0; i < kFrames; ++i) {
+    for (__u32 j = 0; j < kFrames; ++j) {
       xmaps::Frame* f = pool.alloc();
       ASSERT_NE(f, nullptr);
       f->len = 64;
-      EXPECT_EQ(ctx.run(prog, f), xmaps::XdpAction::redirect);
+      const __u32 dest = j % ncpus;
+      const bool listed = dest < kAvailable;
+      EXPECT_EQ(ctx.run(prog, f), listed ? xmaps::XdpAction::redirect : xmaps::XdpAction::aborted)
+          << "frame " << j;
+      if (listed)
+        ++expected[dest];  // (run() recycles an aborted frame)
     }
     ctx.flush();
   }
   xmaps::CpuMap* engine = xmaps::bpf_map_object(&cpu_map)->cpu_map();
   ASSERT_NE(engine, nullptr);
   for (__u32 c = 0; c < ncpus; ++c) {
-    for (int spin = 0; engine->stats(c).processed < kFrames / ncpus && spin < 10000; ++spin)
+    // Round robin: CPU c gets kFrames / ncpus frames, one more if c < kFrames % ncpus.
+    const std::uint64_t share =
+        c < kAvailable ? kFrames / ncpus + (c < kFrames % ncpus ? 1 : 0) : 0;
+    EXPECT_EQ(expected[c], share) << "cpu " << c;
+    for (int spin = 0; engine->stats(c).processed < share && spin < 10000; ++spin)
       std::this_thread::sleep_for(std::chrono::microseconds(200));
-    EXPECT_EQ(engine->stats(c).enqueued, kFrames / ncpus) << "cpu " << c;
-    EXPECT_EQ(engine->stats(c).processed, kFrames / ncpus) << "cpu " << c;
+    EXPECT_EQ(engine->stats(c).enqueued, share) << "cpu " << c;
+    EXPECT_EQ(engine->stats(c).processed, share) << "cpu " << c;
   }
 }
 

@@ -6,6 +6,7 @@
 
 #include <cerrno>
 #include <cstdio>
+#include <fcntl.h>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -102,31 +103,89 @@ int result(Errc e) {
   return e == Errc::ok ? 0 : fail(static_cast<int>(e));
 }
 
-std::uint32_t map_flags_of(const bpf_map_create_opts* opts) {
-  return opts != nullptr ? opts->map_flags : 0;
+// libbpf's OPTS_VALID(): `sz` at least covers itself, and whatever the caller's struct has
+// beyond the one xmaps knows (fields of a newer libbpf) is zero.
+template <class Opts>
+bool opts_valid(const Opts* opts) {
+  if (opts == nullptr)
+    return true;
+  if (opts->sz < sizeof(std::size_t))
+    return false;
+  const auto* bytes = reinterpret_cast<const unsigned char*>(opts);
+  for (std::size_t i = sizeof(Opts); i < opts->sz; ++i) {
+    if (bytes[i] != 0)
+      return false;
+  }
+  return true;
+}
+
+// libbpf's OPTS_GET(): a field that the caller's struct (its first `sz` bytes) does not reach
+// reads as 0, so an older caller's smaller struct works.
+template <class Opts, class T>
+T opts_get(const Opts* opts, T Opts::*field) {
+  if (opts == nullptr)
+    return T{};
+  const T& value = opts->*field;
+  const auto end = static_cast<std::size_t>(reinterpret_cast<const unsigned char*>(&value) -
+                                            reinterpret_cast<const unsigned char*>(opts)) +
+                   sizeof(T);
+  return end <= opts->sz ? value : T{};
+}
+
+// bpf_obj_name_cpy(): libbpf passes the first 15 bytes of the name (BPF_OBJ_NAME_LEN - 1); the
+// kernel accepts ASCII letters, digits, '_' and '.' only.
+bool valid_map_name(const char* name) {
+  if (name == nullptr)
+    return true;
+  for (std::size_t i = 0; i < 15 && name[i] != '\0'; ++i) {
+    const char c = name[i];
+    const bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+                    c == '_' || c == '.';
+    if (!ok)
+      return false;
+  }
+  return true;
 }
 
 }  // namespace
 
-int bpf_map_create(enum bpf_map_type map_type, const char* /*map_name*/, __u32 key_size,
+// The checks in the order libbpf and the kernel's map_create() make them (what xmaps cannot
+// do, BTF and offload, fails where the kernel would look at it).
+int bpf_map_create(enum bpf_map_type map_type, const char* map_name, __u32 key_size,
                    __u32 value_size, __u32 max_entries, const struct bpf_map_create_opts* opts) {
-  if (opts != nullptr && opts->sz != 0 && opts->sz < sizeof(std::size_t))
+  if (!opts_valid(opts))
     return fail(EINVAL);
+  const __u32 btf_fd = opts_get(opts, &bpf_map_create_opts::btf_fd);
+  const __u32 btf_key_type_id = opts_get(opts, &bpf_map_create_opts::btf_key_type_id);
+  const __u32 btf_value_type_id = opts_get(opts, &bpf_map_create_opts::btf_value_type_id);
+  // STRUCT_OPS only (not in xmaps); a key type needs a value type.
+  if (opts_get(opts, &bpf_map_create_opts::btf_vmlinux_value_type_id) != 0 ||
+      (btf_key_type_id != 0 && btf_value_type_id == 0))
+    return fail(EINVAL);
+  if (opts_get(opts, &bpf_map_create_opts::map_extra) != 0)
+    return fail(EINVAL);  // BLOOM_FILTER (and ARENA) only, not in xmaps
+  if (opts_get(opts, &bpf_map_create_opts::map_ifindex) != 0)
+    return fail(EINVAL);  // offload: no xmaps map is on a device (the kernel: EINVAL/EOPNOTSUPP)
   xmaps::MapSpec spec;
   spec.type = static_cast<xmaps::MapType>(map_type);
   spec.key_size = key_size;
   spec.value_size = value_size;
   spec.max_entries = max_entries;
-  spec.flags = map_flags_of(opts);
-  if (opts != nullptr && (spec.flags & BPF_F_NUMA_NODE) != 0)
-    spec.numa_node = static_cast<int>(opts->numa_node);
-  if (opts != nullptr && (opts->btf_fd != 0 || opts->inner_map_fd != 0 || opts->map_extra != 0 ||
-                          opts->map_ifindex != 0))
-    return fail(EINVAL);  // BTF, map-in-map, bloom filters, offload: not in xmaps
+  spec.flags = opts_get(opts, &bpf_map_create_opts::map_flags);
+  if ((spec.flags & BPF_F_NUMA_NODE) != 0)
+    spec.numa_node = static_cast<int>(opts_get(opts, &bpf_map_create_opts::numa_node));
+  // inner_map_fd is read by the map-in-map types only, which xmaps does not have (EINVAL here).
   Errc err = Errc::ok;
   std::shared_ptr<Map> map = xmaps::create_map(spec, &err);
   if (map == nullptr)
     return fail(static_cast<int>(err));
+  if (!valid_map_name(map_name))
+    return fail(EINVAL);
+  if (btf_key_type_id != 0 || btf_value_type_id != 0) {
+    // btf_get_by_fd(): EBADF for a descriptor that is not open; xmaps knows no BTF object, so
+    // any open one is refused as one that is not BTF (EINVAL).
+    return fail(::fcntl(static_cast<int>(btf_fd), F_GETFD) < 0 ? EBADF : EINVAL);
+  }
   const int fd = fds().add(std::move(map));
   return fd >= 0 ? fd : fail(-fd);
 }
@@ -169,19 +228,21 @@ namespace {
 template <class Op>
 int batch(int fd, void* in_batch, void* out_batch, const void* keys, const void* values,
           __u32* count, const bpf_map_batch_opts* opts, Op op) {
+  if (!opts_valid(opts))
+    return fail(EINVAL);  // libbpf, before the syscall
   const auto m = fds().get(fd);
   if (!m)
     return fail(EBADF);
   if (count == nullptr)
-    return fail(EFAULT);
+    return fail(EFAULT);  // libbpf itself would dereference it; the kernel faults on it
   xmaps::BatchArgs a;
   a.in_batch = in_batch;
   a.out_batch = out_batch;
   a.keys = const_cast<void*>(keys);
   a.values = const_cast<void*>(values);
   a.count = *count;
-  a.elem_flags = opts != nullptr ? opts->elem_flags : 0;
-  a.flags = opts != nullptr ? opts->flags : 0;
+  a.elem_flags = opts_get(opts, &bpf_map_batch_opts::elem_flags);
+  a.flags = opts_get(opts, &bpf_map_batch_opts::flags);
   const Errc e = op(*m, a);
   *count = a.count;
   return result(e);
@@ -222,8 +283,8 @@ int bpf_map__set_max_entries(struct bpf_map* map, __u32 max_entries) {
   if (map == nullptr)
     return fail(EINVAL);
   std::lock_guard lock(map->mu);
-  if (map->map != nullptr)
-    return fail(EBUSY);  // libbpf: only before the object is loaded
+  if (map->map != nullptr || map->error != Errc::ok)
+    return fail(EBUSY);  // libbpf: only before the object's load, failed or not
   map->spec.max_entries = max_entries;
   return 0;
 }
@@ -240,8 +301,9 @@ int bpf_map__fd(const struct bpf_map* map) {
   if (map == nullptr)
     return fail(EINVAL);
   auto* m = const_cast<struct bpf_map*>(map);
-  if (xmaps::bpf_detail::create(m) == nullptr)
-    return fail(static_cast<int>(m->error));
+  Errc err = Errc::ok;
+  if (xmaps::bpf_detail::create(m, &err) == nullptr)
+    return fail(static_cast<int>(err));
   std::lock_guard lock(m->mu);
   if (m->fd < 0) {
     const int fd = fds().add(m->map);
@@ -287,16 +349,21 @@ namespace xmaps::bpf_detail {
   return slot.get();
 }
 
-Map* create(::bpf_map* m) noexcept {
+Map* create(::bpf_map* m, Errc* error) noexcept {
   std::lock_guard lock(m->mu);
   if (m->map != nullptr)
     return m->map.get();
-  if (m->error != Errc::ok)
+  if (m->error != Errc::ok) {
+    if (error != nullptr)
+      *error = m->error;
     return nullptr;
+  }
   Errc err = Errc::ok;
   std::shared_ptr<Map> map = xmaps::create_map(m->spec, &err);
   if (map == nullptr) {
     m->error = err == Errc::ok ? Errc::no_memory : err;
+    if (error != nullptr)
+      *error = m->error;
     std::fprintf(stderr,
                  "xmaps: the BPF map defined at %p (type %u, key %u, value %u, max_entries %u, "
                  "flags 0x%x) cannot be created: %s\n",

@@ -16,8 +16,9 @@
 // A map definition is an ordinary global; its type, key and value sizes, max_entries and
 // map_flags come from its members' types (as libbpf reads them from BTF), and the map is made
 // the first time a helper (or xmaps::bpf_map_of) touches it. Declarations the kernel would
-// reject fail at compile time where the types show it (no type; a key on a QUEUE / STACK),
-// otherwise at first use with the kernel's errno: helpers then return NULL / -errno and the
+// reject fail at compile time where the types show it (no type; no value; a key on a QUEUE /
+// STACK; bpf_redirect_map() into a map that is not a CPUMAP), otherwise at first use with the
+// kernel's errno, the one the map's creation gave: helpers then return NULL / -errno and the
 // reason is printed once on stderr.
 //
 // Helpers, with the kernel's meaning and return values (negative errno as a long):
@@ -64,6 +65,14 @@
 #define __always_inline inline __attribute__((always_inline))
 #endif
 
+// A program's return value is its XdpAction (xdp_program() casts one to the other).
+static_assert(static_cast<std::uint32_t>(xmaps::XdpAction::aborted) == XDP_ABORTED &&
+                  static_cast<std::uint32_t>(xmaps::XdpAction::drop) == XDP_DROP &&
+                  static_cast<std::uint32_t>(xmaps::XdpAction::pass) == XDP_PASS &&
+                  static_cast<std::uint32_t>(xmaps::XdpAction::tx) == XDP_TX &&
+                  static_cast<std::uint32_t>(xmaps::XdpAction::redirect) == XDP_REDIRECT,
+              "xmaps: XdpAction's values must be the kernel's XDP_* actions");
+
 namespace xmaps {
 namespace bpf_detail {
 
@@ -73,6 +82,15 @@ struct UintOf;
 template <std::size_t N>
 struct UintOf<int (*)[N]> {
   static constexpr std::uint64_t value = N;
+};
+// __uint(name, 0) gives `int (*)[0]`, a GNU zero-length array (as in BPF-C), which does not
+// deduce N = 0 above: e.g. __uint(max_entries, 0), which then fails at first use with the
+// kernel's EINVAL. (Such a declaration draws -Wpedantic's zero-size-array warning.)
+template <class T>
+concept ZeroLengthArrayPointer = std::is_pointer_v<T> && sizeof(std::remove_pointer_t<T>) == 0;
+template <ZeroLengthArrayPointer T>
+struct UintOf<T> {
+  static constexpr std::uint64_t value = 0;
 };
 
 template <class Def>
@@ -153,21 +171,27 @@ MapSpec spec_of() {
   return s;
 }
 
-// The definition's live map, nullptr if it cannot be made. One cached handle per definition
-// type (a definition's struct type is unnamed, so nearly always one variable per type).
+// The definition's live map, nullptr if it cannot be made; then *error (if given) is why: the
+// errno of the map's creation (e.g. EINVAL for max_entries 0, ENOTSUPP for an LRU_HASH with
+// BPF_F_NO_PREALLOC), or ENOMEM if the registry entry cannot be made. One cached handle per
+// definition type (a definition's struct type is unnamed, so nearly always one variable per
+// type).
 template <class Def>
-Map* map_of(Def* def) noexcept {
+Map* map_of(Def* def, Errc* error = nullptr) noexcept {
   static std::atomic<::bpf_map*> cached{nullptr};
   // Acquire: pairs with the release below: the handle is complete.
   ::bpf_map* m = cached.load(std::memory_order_acquire);
   if (m == nullptr || m->def != def) [[unlikely]] {
     m = define(def, spec_of<Def>());
-    if (m == nullptr)
+    if (m == nullptr) {
+      if (error != nullptr)
+        *error = Errc::no_memory;
       return nullptr;
+    }
     // Release: publishes the handle (define() made it under the registry's lock).
     cached.store(m, std::memory_order_release);
   }
-  return live(m);
+  return live(m, error);
 }
 
 // What a lookup returns: converts to any object pointer, as void * does in C.
@@ -242,16 +266,16 @@ xmaps::bpf_detail::ElemPointer bpf_map_lookup_elem(Def* map, const void* key) no
 
 template <class Def>
 long bpf_map_update_elem(Def* map, const void* key, const void* value, __u64 flags) noexcept {
-  xmaps::Map* const m = xmaps::bpf_detail::map_of(map);
-  return m != nullptr ? xmaps::bpf_detail::to_long(m->update_elem(key, value, flags))
-                      : -static_cast<long>(EINVAL);
+  xmaps::Errc err = xmaps::Errc::ok;
+  xmaps::Map* const m = xmaps::bpf_detail::map_of(map, &err);
+  return xmaps::bpf_detail::to_long(m != nullptr ? m->update_elem(key, value, flags) : err);
 }
 
 template <class Def>
 long bpf_map_delete_elem(Def* map, const void* key) noexcept {
-  xmaps::Map* const m = xmaps::bpf_detail::map_of(map);
-  return m != nullptr ? xmaps::bpf_detail::to_long(m->delete_elem(key))
-                      : -static_cast<long>(EINVAL);
+  xmaps::Errc err = xmaps::Errc::ok;
+  xmaps::Map* const m = xmaps::bpf_detail::map_of(map, &err);
+  return xmaps::bpf_detail::to_long(m != nullptr ? m->delete_elem(key) : err);
 }
 
 template <class Def>
@@ -263,22 +287,23 @@ xmaps::bpf_detail::ElemPointer bpf_map_lookup_percpu_elem(Def* map, const void* 
 
 template <class Def>
 long bpf_map_push_elem(Def* map, const void* value, __u64 flags) noexcept {
-  xmaps::Map* const m = xmaps::bpf_detail::map_of(map);
-  return m != nullptr ? xmaps::bpf_detail::to_long(m->push_elem(value, flags))
-                      : -static_cast<long>(EINVAL);
+  xmaps::Errc err = xmaps::Errc::ok;
+  xmaps::Map* const m = xmaps::bpf_detail::map_of(map, &err);
+  return xmaps::bpf_detail::to_long(m != nullptr ? m->push_elem(value, flags) : err);
 }
 
 template <class Def>
 long bpf_map_pop_elem(Def* map, void* value) noexcept {
-  xmaps::Map* const m = xmaps::bpf_detail::map_of(map);
-  return m != nullptr ? xmaps::bpf_detail::to_long(m->pop_elem(value)) : -static_cast<long>(EINVAL);
+  xmaps::Errc err = xmaps::Errc::ok;
+  xmaps::Map* const m = xmaps::bpf_detail::map_of(map, &err);
+  return xmaps::bpf_detail::to_long(m != nullptr ? m->pop_elem(value) : err);
 }
 
 template <class Def>
 long bpf_map_peek_elem(Def* map, void* value) noexcept {
-  xmaps::Map* const m = xmaps::bpf_detail::map_of(map);
-  return m != nullptr ? xmaps::bpf_detail::to_long(m->peek_elem(value))
-                      : -static_cast<long>(EINVAL);
+  xmaps::Errc err = xmaps::Errc::ok;
+  xmaps::Map* const m = xmaps::bpf_detail::map_of(map, &err);
+  return xmaps::bpf_detail::to_long(m != nullptr ? m->peek_elem(value) : err);
 }
 
 // XDP_REDIRECT, or the action in flags' low two bits when the entry is missing (and

@@ -30,14 +30,15 @@ namespace xmaps::bpf_detail {
 
 // The entry of the definition at `def` (made on the first call, from `declared`).
 ::bpf_map* define(const void* def, const MapSpec& declared) noexcept;
-// Creates the map if it does not exist yet; nullptr if it cannot be (the reason is in
-// m->error, and is printed once on stderr: a program cannot report it otherwise).
-Map* create(::bpf_map* m) noexcept;
+// Creates the map if it does not exist yet; nullptr if it cannot be (the reason, the
+// creation's errno, is in m->error and in *error if given, and is printed once on stderr: a
+// program cannot report it otherwise).
+Map* create(::bpf_map* m, Errc* error = nullptr) noexcept;
 
-inline Map* live(::bpf_map* m) noexcept {
+inline Map* live(::bpf_map* m, Errc* error = nullptr) noexcept {
   // Acquire: pairs with create()'s release: the map is constructed.
   Map* const map = m->live.load(std::memory_order_acquire);
-  return map != nullptr ? map : create(m);
+  return map != nullptr ? map : create(m, error);
 }
 
 }  // namespace xmaps::bpf_detail
