@@ -5,14 +5,14 @@
 //
 // Actors and clocks. Every simulated CPU that has a role (source, ingress, worker; several
 // roles may share one) has one clock: free_at, the virtual time its current step ends. The
-// event queue holds at most a few events per CPU (time, sequence number: ties go to the
-// earlier scheduled, so runs are deterministic), plus the NIC's arrivals when the input is
-// paced and hardware, and the sampler. When a CPU's event fires it picks the next role with
-// work (round-robin over its roles: one thing at a time), does one step of it on the real
-// structures, and charges the step's cost (CostModel) to its clock; a CPU with nothing to do
-// sleeps until something wakes it (a frame in one of its RX rings, in its CPUMAP ring, room
-// for its source). A step's effects (frames pushed into rings) are visible from its start:
-// the live engine pushes bulks mid-batch too, so this is at most one batch early.
+// event queue holds at most one event per CPU (time, sequence number: ties go to the
+// earlier scheduled, so runs are deterministic; an earlier wake-up moves it), plus the NIC's
+// next arrival when the input is paced and hardware, and the sampler. When a CPU's event fires it
+// picks the next role with work (round-robin over its roles: one thing at a time), does one step of
+// it on the real structures, and charges the step's cost (CostModel) to its clock; a CPU with
+// nothing to do sleeps until something wakes it (a frame in one of its RX rings, in its CPUMAP
+// ring, room for its source). A step's effects (frames pushed into rings) are visible from its
+// start: the live engine pushes bulks mid-batch too, so this is at most one batch early.
 //
 //   source    "the NIC": TrafficGenerator / PcapReplay into the FramePool, parse_packet() +
 //             Rss::queue_of() for the RX queue (once per flow the generator names, every
@@ -49,7 +49,6 @@
 #include <filesystem>
 #include <map>
 #include <memory>
-#include <queue>
 #include <sstream>
 #include <stdexcept>
 #include <string>
@@ -178,11 +177,10 @@ struct SimWorker {
 
 struct SimCpu {
   int cpu = -1;
-  double free_at = 0;            // the end of the current (or last) step
-  double busy_ns = 0;            // every step started so far, in full
-  double scheduled_at = -1;      // the pending event's time; < 0: none (asleep)
-  std::uint64_t generation = 0;  // events carry it; older ones are stale
-  bool running = false;          // inside its step (cpu_event)
+  double free_at = 0;        // the end of the current (or last) step
+  double busy_ns = 0;        // every step started so far, in full
+  double scheduled_at = -1;  // the pending event's time; < 0: none (asleep)
+  bool running = false;      // inside its step (cpu_event)
   bool source = false;
   int ingress = -1;  // index into ingress_
   int worker = -1;   // index into workers_
@@ -195,17 +193,91 @@ struct SimCpu {
 
 struct Event {
   double t;
-  std::uint64_t seq;
-  std::int64_t target;  // >= 0: a CPU (its generation in gen); kNic; kSampler
-  std::uint64_t gen;
+  std::uint64_t seq;     // scheduling order: ties in t go to the earlier scheduled
+  std::uint32_t target;  // a CPU (index into Model::cpus_), the NIC or the sampler (Model)
 };
-struct Later {
-  bool operator()(const Event& a, const Event& b) const noexcept {
-    return a.t != b.t ? a.t > b.t : a.seq > b.seq;
+
+// The pending events: at most one per target (each CPU, the NIC, the sampler), in a binary
+// min-heap by (t, seq) that knows where each target's event sits. Scheduling a target that
+// has one moves it (a wake-up that comes earlier), so the heap never holds stale events and
+// stays as small as the number of targets.
+class EventQueue {
+ public:
+  void reset(std::size_t targets) {
+    heap_.clear();
+    heap_.reserve(targets);
+    pos_.assign(targets, kNone);
   }
+  [[nodiscard]] bool empty() const noexcept { return heap_.empty(); }
+  [[nodiscard]] const Event& top() const noexcept { return heap_.front(); }
+  // The target's event is now (t, seq), replacing the one it had.
+  void set(std::uint32_t target, double t, std::uint64_t seq) {
+    std::size_t i = pos_[target];
+    if (i == kNone) {
+      i = heap_.size();
+      heap_.push_back(Event{t, seq, target});
+      pos_[target] = i;
+      up(i);
+      return;
+    }
+    const bool earlier = before(Event{t, seq, target}, heap_[i]);
+    heap_[i].t = t;
+    heap_[i].seq = seq;
+    if (earlier)
+      up(i);
+    else
+      down(i);
+  }
+  void pop() {
+    pos_[heap_.front().target] = kNone;
+    heap_.front() = heap_.back();
+    heap_.pop_back();
+    if (!heap_.empty()) {
+      pos_[heap_.front().target] = 0;
+      down(0);
+    }
+  }
+
+ private:
+  static constexpr std::size_t kNone = ~std::size_t{0};
+  static bool before(const Event& a, const Event& b) noexcept {
+    return a.t != b.t ? a.t < b.t : a.seq < b.seq;
+  }
+  void place(std::size_t i, const Event& e) noexcept {
+    heap_[i] = e;
+    pos_[e.target] = i;
+  }
+  void up(std::size_t i) noexcept {
+    const Event e = heap_[i];
+    while (i > 0) {
+      const std::size_t parent = (i - 1) / 2;
+      if (!before(e, heap_[parent]))
+        break;
+      place(i, heap_[parent]);
+      i = parent;
+    }
+    place(i, e);
+  }
+  void down(std::size_t i) noexcept {
+    const Event e = heap_[i];
+    const std::size_t n = heap_.size();
+    for (;;) {
+      std::size_t child = 2 * i + 1;
+      if (child >= n)
+        break;
+      if (child + 1 < n && before(heap_[child + 1], heap_[child]))
+        ++child;
+      if (!before(heap_[child], e))
+        break;
+      place(i, heap_[child]);
+      i = child;
+    }
+    place(i, e);
+  }
+
+  std::vector<Event> heap_;
+  std::vector<std::size_t> pos_;  // [target]: its event's index in heap_, or kNone
 };
-constexpr std::int64_t kNic = -1;
-constexpr std::int64_t kSampler = -2;
 
 double cost_or_zero(const std::map<std::string, double>& m, const std::string& key) {
   const auto it = m.find(key);
@@ -227,9 +299,14 @@ class Model {
 
  private:
   void setup();
-  void schedule(std::int64_t target, double t, std::uint64_t gen) {
-    events_.push(Event{t, seq_++, target, gen});
+  // The NIC's and the sampler's targets in events_, after the CPUs'.
+  [[nodiscard]] std::uint32_t nic_target() const noexcept {
+    return static_cast<std::uint32_t>(cpus_.size());
   }
+  [[nodiscard]] std::uint32_t sampler_target() const noexcept {
+    return static_cast<std::uint32_t>(cpus_.size() + 1);
+  }
+  void schedule(std::uint32_t target, double t) { events_.set(target, t, seq_++); }
   // Makes CPU `ci` look for work at time t (or when its step ends, if later).
   void wake(std::size_t ci, double t) {
     SimCpu& c = cpus_[ci];
@@ -239,7 +316,7 @@ class Model {
     if (c.scheduled_at >= 0 && c.scheduled_at <= at)
       return;
     c.scheduled_at = at;
-    schedule(static_cast<std::int64_t>(ci), at, ++c.generation);
+    schedule(static_cast<std::uint32_t>(ci), at);
   }
   // One step of CPU `ci` at `now`. True if it did one: then it looks for work again at its
   // free_at (the caller schedules that, or runs it at once if nothing else comes first).
@@ -315,7 +392,7 @@ class Model {
   double return_ns_ = 0;  // return costs of the frames the current step took
   int source_cpu_ = -1;   // index into cpus_ of the source's CPU, -1: hardware
 
-  std::priority_queue<Event, std::vector<Event>, Later> events_;
+  EventQueue events_;
   std::uint64_t seq_ = 0;
 
   // Source state.
@@ -642,7 +719,7 @@ void Model::nic_event(double now) {
   if (source_has_work(now))
     (void)source_step(now);
   if (!source_done())
-    schedule(kNic, now + chunk_ns_, 0);
+    schedule(nic_target(), now + chunk_ns_);
 }
 
 double Model::ingress_step(SimIngress& in, double now) {
@@ -660,6 +737,10 @@ double Model::ingress_step(SimIngress& in, double now) {
     ++in.work_polls;
     in.frames += n;
     cost += static_cast<double>(n) * (costs_.rx_dequeue_ns_per_frame + first_ns_);
+    // The batch's metadata was written by the source long ago (thousands of frames are in
+    // flight): start its misses at once, for writing (ingress_cpu, below).
+    for (std::size_t i = 0; i < n; ++i)
+      __builtin_prefetch(batch_[i], 1);
     for (std::size_t i = 0; i < n; ++i) {
       Frame* const f = batch_[i];
       f->ingress_cpu = in.cpu;
@@ -793,7 +874,6 @@ bool Model::cpu_event(std::size_t ci, double now) {
     // step ends. Otherwise sleep: whatever arrives wakes it (no earlier than free_at).
     if (c.source || cpu_has_work(c)) {
       c.scheduled_at = c.free_at;
-      ++c.generation;
       return true;
     }
     return false;
@@ -877,6 +957,7 @@ void Model::sample(double t) {
 
 RunResult Model::run() {
   setup();
+  events_.reset(cpus_.size() + 2);  // the CPUs, the NIC, the sampler
   RedirectContext ctx;  // the ingress CPUs' (one at a time; every poll batch ends in flush)
   ctx_ = &ctx;
   batch_size_ = map_->options().batch_size;
@@ -889,29 +970,27 @@ RunResult Model::run() {
   if (source_cpu_ >= 0)
     wake(static_cast<std::size_t>(source_cpu_), 0);
   else if (paced_)
-    schedule(kNic, 0, 0);
+    schedule(nic_target(), 0);
   else
     after_room(0);
-  schedule(kSampler, interval_ns_, 0);
+  schedule(sampler_target(), interval_ns_);
   double end = 0;
   while (!events_.empty()) {
     const Event e = events_.top();
     events_.pop();
-    if (e.target == kSampler) {
+    if (e.target == sampler_target()) {
       if (events_.empty())
         break;  // nothing else will happen
       sample(e.t);
-      schedule(kSampler, e.t + interval_ns_, 0);
+      schedule(sampler_target(), e.t + interval_ns_);
       continue;
     }
-    if (e.target == kNic) {
+    if (e.target == nic_target()) {
       end = std::max(end, e.t);
       nic_event(e.t);
       continue;
     }
     const auto ci = static_cast<std::size_t>(e.target);
-    if (e.gen != cpus_[ci].generation)
-      continue;  // superseded by an earlier wake-up
     end = std::max(end, e.t);
     // Run ahead while this CPU's next look is strictly before every other event (ties go to
     // the events already queued, as their sequence numbers say): the same order as through
@@ -920,7 +999,7 @@ RunResult Model::run() {
     while (cpu_event(ci, t)) {
       const SimCpu& c = cpus_[ci];
       if (!events_.empty() && events_.top().t <= c.scheduled_at) {
-        schedule(static_cast<std::int64_t>(ci), c.scheduled_at, c.generation);
+        schedule(static_cast<std::uint32_t>(ci), c.scheduled_at);
         break;
       }
       t = c.scheduled_at;
