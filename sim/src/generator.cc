@@ -445,14 +445,7 @@ void TrafficGenerator::Impl::build_template(const FlowTuple& flow, std::uint32_t
 std::size_t TrafficGenerator::Impl::fill(Frame* const* frames, std::size_t n,
                                          std::uint32_t* flow_of) noexcept {
   const std::uint32_t csum_off = tcp ? 16 : 6;
-  // Frames come back from a pool whose buffers were last written elsewhere, long ago: ask for
-  // the first line of the packets a few frames ahead, for writing.
-  constexpr std::size_t kAhead = 4;
-  for (std::size_t i = 0; i < std::min(n, kAhead); ++i)
-    __builtin_prefetch(frames[i]->data, 1);
   for (std::size_t i = 0; i < n; ++i) {
-    if (i + kAhead < n)
-      __builtin_prefetch(frames[i + kAhead]->data, 1);
     const std::uint32_t k = syn ? 0 : next_flow();
     std::uint32_t s = 0;
     if (imix) {
