@@ -29,16 +29,7 @@
 #include "support/libbpf_calls.h"
 
 // xmaps' option structs have libbpf 1.1's layout, so the same bytes go to both.
-#define XMAPS_CHECK_CREATE_FIELD(field, offset) \
-  static_assert(offsetof(struct bpf_map_create_opts, field) == (offset), #field);
-XMAPS_LIBBPF_MAP_CREATE_OPTS_LAYOUT(XMAPS_CHECK_CREATE_FIELD)
-#undef XMAPS_CHECK_CREATE_FIELD
-static_assert(sizeof(struct bpf_map_create_opts) == XMAPS_LIBBPF_MAP_CREATE_OPTS_SIZE);
-#define XMAPS_CHECK_BATCH_FIELD(field, offset) \
-  static_assert(offsetof(struct bpf_map_batch_opts, field) == (offset), #field);
-XMAPS_LIBBPF_BATCH_OPTS_LAYOUT(XMAPS_CHECK_BATCH_FIELD)
-#undef XMAPS_CHECK_BATCH_FIELD
-static_assert(sizeof(struct bpf_map_batch_opts) == XMAPS_LIBBPF_BATCH_OPTS_SIZE);
+XMAPS_CHECK_LIBBPF_OPTS_LAYOUT();
 
 namespace {
 

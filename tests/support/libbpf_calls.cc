@@ -18,16 +18,7 @@ namespace xmaps::testing::libbpf {
 
 #ifdef XMAPS_HAVE_LIBBPF
 
-#define XMAPS_CHECK_CREATE_FIELD(field, offset) \
-  static_assert(offsetof(struct bpf_map_create_opts, field) == (offset), #field);
-XMAPS_LIBBPF_MAP_CREATE_OPTS_LAYOUT(XMAPS_CHECK_CREATE_FIELD)
-#undef XMAPS_CHECK_CREATE_FIELD
-static_assert(sizeof(struct bpf_map_create_opts) == XMAPS_LIBBPF_MAP_CREATE_OPTS_SIZE);
-#define XMAPS_CHECK_BATCH_FIELD(field, offset) \
-  static_assert(offsetof(struct bpf_map_batch_opts, field) == (offset), #field);
-XMAPS_LIBBPF_BATCH_OPTS_LAYOUT(XMAPS_CHECK_BATCH_FIELD)
-#undef XMAPS_CHECK_BATCH_FIELD
-static_assert(sizeof(struct bpf_map_batch_opts) == XMAPS_LIBBPF_BATCH_OPTS_SIZE);
+XMAPS_CHECK_LIBBPF_OPTS_LAYOUT();
 
 namespace {
 

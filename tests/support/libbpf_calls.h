@@ -27,6 +27,20 @@
 #define XMAPS_LIBBPF_BATCH_OPTS_LAYOUT(X) X(sz, 0) X(elem_flags, 8) X(flags, 16)
 #define XMAPS_LIBBPF_BATCH_OPTS_SIZE 24
 
+// Static asserts that the struct bpf_map_create_opts and struct bpf_map_batch_opts in scope
+// (libbpf's in libbpf_calls.cc, xmaps' in the tests) have the layout above.
+#define XMAPS_LIBBPF_OPTS_OFFSET_IS(type, field, offset) \
+  static_assert(offsetof(struct type, field) == (offset), #type "." #field);
+#define XMAPS_CREATE_OPTS_OFFSET_IS(field, offset) \
+  XMAPS_LIBBPF_OPTS_OFFSET_IS(bpf_map_create_opts, field, offset)
+#define XMAPS_BATCH_OPTS_OFFSET_IS(field, offset) \
+  XMAPS_LIBBPF_OPTS_OFFSET_IS(bpf_map_batch_opts, field, offset)
+#define XMAPS_CHECK_LIBBPF_OPTS_LAYOUT()                                                  \
+  XMAPS_LIBBPF_MAP_CREATE_OPTS_LAYOUT(XMAPS_CREATE_OPTS_OFFSET_IS)                        \
+  static_assert(sizeof(struct bpf_map_create_opts) == XMAPS_LIBBPF_MAP_CREATE_OPTS_SIZE); \
+  XMAPS_LIBBPF_BATCH_OPTS_LAYOUT(XMAPS_BATCH_OPTS_OFFSET_IS)                              \
+  static_assert(sizeof(struct bpf_map_batch_opts) == XMAPS_LIBBPF_BATCH_OPTS_SIZE)
+
 namespace xmaps::testing::libbpf {
 
 // Whether this binary was built with libbpf; if not, *why says so.
