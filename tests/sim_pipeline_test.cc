@@ -38,6 +38,29 @@
 #include "bpf_c/spec_cpumap_round_robin.inc"
 // NOLINTEND
 
+// A second program written the BPF way (xmaps/bpf_helpers.h): counts every frame in an ARRAY
+// map and drops every other one, and any frame too short for an Ethernet header.
+struct {
+  __uint(type, BPF_MAP_TYPE_ARRAY);
+  __uint(max_entries, 1);
+  __type(key, __u32);
+  __type(value, __u64);
+} second_seen SEC(".maps");
+
+SEC("xdp")
+int count_and_drop_every_other(struct xdp_md* ctx) {
+  const char* data = (const char*)(long)ctx->data;          // NOLINT: BPF-C style
+  const char* data_end = (const char*)(long)ctx->data_end;  // NOLINT
+  __u32 key = 0;
+  __u64* seen = (__u64*)bpf_map_lookup_elem(&second_seen, &key);  // NOLINT
+  if (!seen)
+    return XDP_ABORTED;
+  const __u64 before = __sync_fetch_and_add(seen, 1);
+  if (data + 14 > data_end)
+    return XDP_DROP;
+  return (before & 1) ? XDP_DROP : XDP_PASS;
+}
+
 namespace {
 
 constexpr int kModelCpus = 8;
@@ -249,6 +272,31 @@ TEST(SimPipeline, UserSecondProgramReplacesFlowAccounting) {
   const std::string summary = xmaps::sim::format_summary(r);
   EXPECT_NE(summary.find("second_program_drop"), std::string::npos) << summary;
   EXPECT_EQ(summary.find("flow accounting:"), std::string::npos) << summary;
+}
+
+// The same through a BPF-C function: a program is an ordinary function the pipeline's workers
+// run as the CPUMAP entries' second program, its map a live xmaps map.
+TEST(SimPipeline, BpfCSecondProgramRunsOnTheWorkers) {
+  xmaps::sim::PipelineHooks hooks;
+  hooks.second_program = std::make_shared<xmaps::XdpProgram>(
+      xmaps::xdp_program(count_and_drop_every_other, "BPF-C count and drop every other"));
+  Scenario s = small(20000);
+  s.ingress_cpus = {0, 1};
+  s.worker_cpus = {2, 3};
+  const RunResult r = xmaps::sim::run_pipeline(s, hooks);
+  expect_conserved(r);
+  const int fd = bpf_map__fd(xmaps::bpf_map_of(&second_seen));
+  ASSERT_GE(fd, 0);
+  __u32 key = 0;
+  __u64 n = 0;
+  ASSERT_EQ(bpf_map_lookup_elem(fd, &key, &n), 0);
+  EXPECT_EQ(r.generated, 20000U);
+  EXPECT_EQ(n, r.generated - r.drops.cpumap_enqueue) << "once per frame that reached a worker";
+  EXPECT_GT(n, 0U);
+  EXPECT_EQ(r.drops.second_program, n / 2);
+  EXPECT_EQ(r.delivered, n - n / 2);
+  EXPECT_EQ(r.drops.total(), r.drops.cpumap_enqueue + r.drops.second_program) << "no other drops";
+  EXPECT_FALSE(r.have_flow_stats);
 }
 
 TEST(SimPipeline, ImpossibleCpuSetIsAClearError) {
