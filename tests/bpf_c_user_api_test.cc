@@ -66,7 +66,8 @@ std::vector<unsigned char> opts_bytes(const bpf_map_create_opts& o,
                                       std::vector<unsigned char> tail = {}) {
   std::vector<unsigned char> b(sizeof(o) + tail.size());
   std::memcpy(b.data(), &o, sizeof(o));
-  std::memcpy(b.data() + sizeof(o), tail.data(), tail.size());
+  if (!tail.empty())  // memcpy from an empty vector's data() (null) is undefined
+    std::memcpy(b.data() + sizeof(o), tail.data(), tail.size());
   return b;
 }
 
