@@ -234,6 +234,26 @@ TEST(SimPipeline, MoreThreadsThanCoresDoesNotLivelock) {
   EXPECT_TRUE(noted) << "CPUs 2..7 do not exist here: their threads run unpinned, and say so";
 }
 
+// 20,000 frames from ingress CPUs 0 and 1 to workers 2 and 3.
+Scenario two_to_two() {
+  Scenario s = small(20000);
+  s.ingress_cpus = {0, 1};
+  s.worker_cpus = {2, 3};
+  return s;
+}
+
+// A run whose second program saw `n` frames and dropped every other one of them (the second,
+// fourth, ...): conserved, and nothing else dropped but what the CPUMAP rings refused.
+void expect_every_other_dropped(const RunResult& r, std::uint64_t n) {
+  expect_conserved(r);
+  EXPECT_EQ(r.generated, 20000U);
+  EXPECT_EQ(n, r.generated - r.drops.cpumap_enqueue) << "once per frame that reached a worker";
+  EXPECT_GT(n, 0U);
+  EXPECT_EQ(r.drops.second_program, n / 2);
+  EXPECT_EQ(r.delivered, n - n / 2);
+  EXPECT_EQ(r.drops.total(), r.drops.cpumap_enqueue + r.drops.second_program) << "no other drops";
+}
+
 TEST(SimPipeline, UserSecondProgramReplacesFlowAccounting) {
   // Drops every other frame it sees: one counter over both workers, so the number dropped is
   // exact whatever the interleaving.
@@ -246,19 +266,10 @@ TEST(SimPipeline, UserSecondProgramReplacesFlowAccounting) {
                                                                       : xmaps::XdpAction::pass;
       },
       "drop every other frame");
-  Scenario s = small(20000);
-  s.ingress_cpus = {0, 1};
-  s.worker_cpus = {2, 3};
-  const RunResult r = xmaps::sim::run_pipeline(s, hooks);
-  expect_conserved(r);
+  const RunResult r = xmaps::sim::run_pipeline(two_to_two(), hooks);
   // Relaxed: the workers are joined (their entries erased) when run_pipeline returns.
   const std::uint64_t n = seen->load(std::memory_order_relaxed);
-  EXPECT_EQ(r.generated, 20000U);
-  EXPECT_EQ(n, r.generated - r.drops.cpumap_enqueue) << "once per frame that reached a worker";
-  EXPECT_GT(n, 0U);
-  EXPECT_EQ(r.drops.second_program, n / 2);
-  EXPECT_EQ(r.delivered, n - n / 2);
-  EXPECT_EQ(r.drops.total(), r.drops.cpumap_enqueue + r.drops.second_program) << "no other drops";
+  expect_every_other_dropped(r, n);
   ASSERT_EQ(r.workers.size(), 2U);
   std::uint64_t dropped = 0, delivered = 0;
   for (const auto& w : r.workers) {
@@ -280,22 +291,13 @@ TEST(SimPipeline, BpfCSecondProgramRunsOnTheWorkers) {
   xmaps::sim::PipelineHooks hooks;
   hooks.second_program = std::make_shared<xmaps::XdpProgram>(
       xmaps::xdp_program(count_and_drop_every_other, "BPF-C count and drop every other"));
-  Scenario s = small(20000);
-  s.ingress_cpus = {0, 1};
-  s.worker_cpus = {2, 3};
-  const RunResult r = xmaps::sim::run_pipeline(s, hooks);
-  expect_conserved(r);
+  const RunResult r = xmaps::sim::run_pipeline(two_to_two(), hooks);
   const int fd = bpf_map__fd(xmaps::bpf_map_of(&second_seen));
   ASSERT_GE(fd, 0);
   __u32 key = 0;
   __u64 n = 0;
   ASSERT_EQ(bpf_map_lookup_elem(fd, &key, &n), 0);
-  EXPECT_EQ(r.generated, 20000U);
-  EXPECT_EQ(n, r.generated - r.drops.cpumap_enqueue) << "once per frame that reached a worker";
-  EXPECT_GT(n, 0U);
-  EXPECT_EQ(r.drops.second_program, n / 2);
-  EXPECT_EQ(r.delivered, n - n / 2);
-  EXPECT_EQ(r.drops.total(), r.drops.cpumap_enqueue + r.drops.second_program) << "no other drops";
+  expect_every_other_dropped(r, n);
   EXPECT_FALSE(r.have_flow_stats);
 }
 
