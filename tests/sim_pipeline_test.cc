@@ -19,6 +19,7 @@
 #include <fstream>
 #include <memory>
 #include <set>
+#include <stdexcept>
 #include <string>
 #include <unistd.h>
 #include <vector>
@@ -356,10 +357,11 @@ TEST(SimPipeline, WrittenTrafficReplaysFromPcap) {
   std::filesystem::remove(pcap);
 }
 
-TEST(SimPipeline, RuntsInAValidCaptureAreReplayedAndCountedUnparsed) {
+TEST(SimPipeline, TruncatedFramesInACaptureAreRefusedUnlessAskedFor) {
   // 100 well-formed frames, then the first 10 and 30 bytes of one (shorter than an Ethernet
   // header; cut inside the IPv4 header), captured whole: a valid capture of runts, as a NIC
-  // delivers them.
+  // may deliver them. Bad input by default (refused before the run, naming the first); with
+  // pcap_truncated_ok replayed as they are.
   const std::filesystem::path pcap = temp_path("runts.pcap");
   {
     xmaps::sim::PcapWriter w(pcap.string());
@@ -383,6 +385,18 @@ TEST(SimPipeline, RuntsInAValidCaptureAreReplayedAndCountedUnparsed) {
   s.packets = 0;
   s.pcap_in = pcap.string();
   s.pcap_loop = false;
+  try {
+    (void)xmaps::sim::run_pipeline(s);
+    ADD_FAILURE() << "a capture with truncated frames was accepted";
+  } catch (const std::invalid_argument& e) {
+    const std::string m = e.what();
+    EXPECT_NE(m.find("pcap-in: " + pcap.string() + ": 2 of 102 frames are truncated"),
+              std::string::npos)
+        << m;
+    EXPECT_NE(m.find("record 101, 10 bytes captured"), std::string::npos) << m;
+    EXPECT_NE(m.find("--pcap-truncated-ok"), std::string::npos) << m;
+  }
+  s.pcap_truncated_ok = true;
 
   // round-robin does not parse: the runts go to the workers, flow accounting counts them
   // unparsed and passes them.

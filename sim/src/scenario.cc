@@ -372,12 +372,17 @@ std::vector<Knob> make_knobs() {
                [](const Scenario& s) { return std::to_string(s.traffic.vlan_id); }});
   k.push_back(text_knob(
       "pcap-in",
-      "replay this pcap file instead of generating traffic (frames too short to parse are "
-      "replayed as they are, as a NIC delivers runts: counted unparsed, docs/sim.md)",
+      "replay this pcap file instead of generating traffic (a capture with truncated frames, "
+      "too short for their headers, is refused: see --pcap-truncated-ok)",
       [](auto& s) -> auto& { return s.pcap_in; }));
   k.push_back(bool_knob(
       "pcap-loop", "replay the capture from the start again at its end",
       [](auto& s) -> auto& { return s.pcap_loop; }));
+  k.push_back(bool_knob(
+      "pcap-truncated-ok",
+      "replay truncated frames of --pcap-in as they are, as a NIC delivers runts (counted "
+      "unparsed, docs/sim.md) instead of refusing the capture",
+      [](auto& s) -> auto& { return s.pcap_truncated_ok; }));
   k.push_back(text_knob(
       "pcap-out", "write the first --pcap-out-packets frames to this pcap file",
       [](auto& s) -> auto& { return s.pcap_out; }));

@@ -48,7 +48,10 @@ struct Scenario {
   TrafficConfig traffic;  // the generator's flows, sizes, seed (traffic.seed)
   std::string pcap_in;    // non-empty: replay this capture instead of generating
   bool pcap_loop = true;  // replay from the start again at the end
-  std::string pcap_out;   // non-empty: write the first pcap_out_packets frames
+  // A capture with frames too short for the headers they announce (runts, headers cut off)
+  // is refused unless this is set; then they are replayed as they are, counted unparsed.
+  bool pcap_truncated_ok = false;
+  std::string pcap_out;  // non-empty: write the first pcap_out_packets frames
   std::uint64_t pcap_out_packets = 10000;
 
   // --- RSS -----------------------------------------------------------------------------------
