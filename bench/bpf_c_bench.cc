@@ -158,7 +158,7 @@ const Op kOps[] = {
 constexpr double kOpsPerRun = BENCH_LOOPS;
 
 void bm_native(benchmark::State& state, const Op& op) {
-  const xmaps_bench::PinToCpu pin(0);
+  const xmaps::testing::PinToCpu pin(0);
   const xmaps::CpuBinding bind(0);
   const int fd = op.native_map();
   const int errors_fd = op.native_errors();
@@ -211,7 +211,7 @@ void bm_kernel(benchmark::State& state, const Op& op) {
   std::string why;
   if (!xmaps::testing::libbpf_available(why))
     return skip(state, "kernel column skipped: " + why);
-  const xmaps_bench::PinToCpu pin(0);
+  const xmaps::testing::PinToCpu pin(0);
   std::unique_ptr<xmaps::testing::KernelObject> k;
   try {
     k = std::make_unique<xmaps::testing::KernelObject>(object_path(op.object));
@@ -273,7 +273,7 @@ void bm_native_cpumap(benchmark::State& state) {
   const auto qsize = static_cast<std::uint32_t>(state.range(0));
   if (xmaps::possible_cpus() < 2)
     return skip(state, "needs 2 CPUs");
-  const xmaps_bench::PinToCpu pin(0);
+  const xmaps::testing::PinToCpu pin(0);
   const xmaps::CpuBinding bind(0);
   const xmaps::XdpProgram first = xmaps::xdp_program(prog_cpumap::cpumap_rr_redirect, "rr");
   try {
@@ -328,7 +328,7 @@ void bm_kernel_cpumap(benchmark::State& state) {
     return skip(state, "kernel column skipped: " + why);
   if (xmaps::possible_cpus() < 2)
     return skip(state, "needs 2 CPUs");
-  const xmaps_bench::PinToCpu pin(0);
+  const xmaps::testing::PinToCpu pin(0);
   std::unique_ptr<xmaps::testing::KernelObject> k;
   const std::uint32_t zero = 0;
   auto delivered = [&] {

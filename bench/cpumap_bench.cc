@@ -77,7 +77,7 @@ void bm_redirect(benchmark::State& state, Ingress ingress, Remote remote) {
     }
     return;
   }
-  const xmaps_bench::PinToCpu pin(0);
+  const xmaps::testing::PinToCpu pin(0);
   const xmaps::CpuBinding bind(0);
   // Frames out at most: the ring, one bulk, one batch, the worker's batch.
   FramePool pool(qsize + 4 * kBatch);
@@ -159,7 +159,7 @@ constexpr std::uint32_t kKernelRepeat = 1U << 14;
 
 void bm_kernel_redirect(benchmark::State& state) {
   const auto qsize = static_cast<std::uint32_t>(state.range(0));
-  const xmaps_bench::PinToCpu pin(0);
+  const xmaps::testing::PinToCpu pin(0);
   std::unique_ptr<xmaps_bench::KernelCpumap> k;
   try {
     k = std::make_unique<xmaps_bench::KernelCpumap>(kRemoteCpu, qsize);

@@ -60,6 +60,7 @@
 namespace {
 
 using namespace xmaps_bench;
+using xmaps::testing::PinToCpu;
 
 enum class Case {
   lookup_hit,

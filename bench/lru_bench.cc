@@ -136,6 +136,7 @@ class XmapsLruPeer {
 namespace {
 
 using namespace xmaps_bench;
+using xmaps::testing::PinToCpu;
 
 enum class Case { evicting_update, lookup_hit, zipf_mixed };
 

@@ -44,6 +44,7 @@
 namespace {
 
 using namespace xmaps_bench;
+using xmaps::testing::PinToCpu;
 
 constexpr std::uint32_t kCap = 1024;
 constexpr std::uint32_t kKernelRepeat = 16;

@@ -34,6 +34,7 @@
 
 #include "support/kernel_map.h"
 #include "support/kernel_prog.h"
+#include "support/pin.h"
 
 // NOLINTBEGIN: a BPF-C program file, as written for the kernel
 #include "bpf_c/helpers_program.inc"
@@ -238,43 +239,16 @@ TEST(BpfCProgram, LruWithoutAHitEvictsTheOldestFlow) {
   EXPECT_EQ(lru_after(prog, &other_flows, {1, 2, 3}), (Kept{{2, 1}, {3, 1}}));
 }
 
-// Pins the thread to CPU 0 for a scope (the kernel's LRU keeps per-CPU free lists, so the
-// syscall updates should all come from one CPU, as the selftest pins itself).
-class PinnedToCpu0 {
- public:
-  PinnedToCpu0() {
-    ok_ = ::sched_getaffinity(0, sizeof(saved_), &saved_) == 0;
-    cpu_set_t set;
-    CPU_ZERO(&set);
-    CPU_SET(0, &set);
-    ok_ = ok_ && ::sched_setaffinity(0, sizeof(set), &set) == 0;
-  }
-  ~PinnedToCpu0() {
-    if (ok_)
-      ::sched_setaffinity(0, sizeof(saved_), &saved_);
-  }
-  PinnedToCpu0(const PinnedToCpu0&) = delete;
-  PinnedToCpu0& operator=(const PinnedToCpu0&) = delete;
-  PinnedToCpu0(PinnedToCpu0&&) = delete;
-  PinnedToCpu0& operator=(PinnedToCpu0&&) = delete;
-  [[nodiscard]] bool ok() const { return ok_; }
-
- private:
-  cpu_set_t saved_{};
-  bool ok_ = false;
-};
-
 // The same frames on the kernel: each frame is the program's lookup (BPF_PROG_TEST_RUN on CPU
 // 0) and, on a miss, a BPF_NOEXIST update from CPU 0 (xdp_count_flow's hit adds 1 to the
 // value, which a lookup program cannot, so the counts are left out).
 std::vector<__u32> kernel_lru_after(std::initializer_list<__u32> frames, std::string* why) {
   using xmaps::testing::KernelLookupProg;
   using xmaps::testing::KernelMap;
-  xmaps::MapSpec s;
-  s.type = xmaps::MapType::lru_hash;
-  s.key_size = sizeof(__u32);
-  s.value_size = sizeof(__u64);
-  s.max_entries = 2;
+  const xmaps::MapSpec s{.type = xmaps::MapType::lru_hash,
+                         .key_size = sizeof(__u32),
+                         .value_size = sizeof(__u64),
+                         .max_entries = 2};
   int err = 0;
   const KernelMap map = KernelMap::create(s, &err);
   if (!map.valid())
@@ -284,8 +258,10 @@ std::vector<__u32> kernel_lru_after(std::initializer_list<__u32> frames, std::st
     *why = "the lookup program does not load: " + std::to_string(prog.error());
     return {};
   }
-  const PinnedToCpu0 pinned;
-  if (!pinned.ok()) {
+  // Pinned to CPU 0 (the kernel's LRU keeps per-CPU free lists, so the syscall updates should
+  // all come from one CPU, as the selftest pins itself).
+  const xmaps::testing::PinToCpu pinned(0);
+  if (!pinned.pinned() || pinned.cpu() != 0) {
     *why = "cannot pin the thread to CPU 0";
     return {};
   }
@@ -329,13 +305,11 @@ int kernel_create_errno(const xmaps::MapSpec& spec, std::string* why) {
 
 xmaps::MapSpec spec(xmaps::MapType type, std::uint32_t key_size, std::uint32_t value_size,
                     std::uint32_t max_entries, std::uint32_t flags = 0) {
-  xmaps::MapSpec s;
-  s.type = type;
-  s.key_size = key_size;
-  s.value_size = value_size;
-  s.max_entries = max_entries;
-  s.flags = flags;
-  return s;
+  return xmaps::MapSpec{.type = type,
+                        .key_size = key_size,
+                        .value_size = value_size,
+                        .max_entries = max_entries,
+                        .flags = flags};
 }
 
 // Every helper on a definition that cannot be made gives NULL or -expected, every time, and

@@ -560,13 +560,11 @@ struct Config {
   std::uint32_t key_space = 2;       // hash keys drawn from key_space * max_entries + 2 keys
 
   [[nodiscard]] MapSpec spec() const {
-    MapSpec s;
-    s.type = type;
-    s.key_size = key_size;
-    s.value_size = value_size;
-    s.max_entries = max_entries;
-    s.flags = flags;
-    return s;
+    return MapSpec{.type = type,
+                   .key_size = key_size,
+                   .value_size = value_size,
+                   .max_entries = max_entries,
+                   .flags = flags};
   }
   [[nodiscard]] std::string name() const {
     std::string n = type_name(type);

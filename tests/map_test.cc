@@ -56,14 +56,12 @@ std::size_t round8(std::size_t n) {
 
 MapSpec spec_of(MapType type, std::uint32_t key_size, std::uint32_t value_size,
                 std::uint32_t max_entries, std::uint32_t flags = 0, int numa_node = -1) {
-  MapSpec s;
-  s.type = type;
-  s.key_size = key_size;
-  s.value_size = value_size;
-  s.max_entries = max_entries;
-  s.flags = flags;
-  s.numa_node = numa_node;
-  return s;
+  return MapSpec{.type = type,
+                 .key_size = key_size,
+                 .value_size = value_size,
+                 .max_entries = max_entries,
+                 .flags = flags,
+                 .numa_node = numa_node};
 }
 
 std::unique_ptr<Map> make_map(MapType type, std::uint32_t key_size, std::uint32_t value_size,

@@ -1,12 +1,13 @@
 // SPDX-License-Identifier: MIT
 //
-// PinToCpu: pins the calling benchmark thread to one CPU for a scope, so that every peer runs
-// on the same CPUs (and a thread's CpuBinding matches the CPU it really runs on).
+// PinToCpu: pins the calling thread (a benchmark's, or a test's that drives the kernel) to one CPU
+// for a scope, so that every peer runs on the same CPUs (and a thread's CpuBinding matches the CPU
+// it really runs on).
 #pragma once
 
 #include <sched.h>
 
-namespace xmaps_bench {
+namespace xmaps::testing {
 
 // Pins the calling thread to one CPU for the object's lifetime (restoring its previous
 // affinity after): `cpu` if the thread may run there, else the (cpu mod n)-th allowed CPU.
@@ -53,4 +54,4 @@ class PinToCpu {
   int cpu_ = -1;
 };
 
-}  // namespace xmaps_bench
+}  // namespace xmaps::testing
