@@ -184,13 +184,14 @@ void bm_hash(benchmark::State& state) {
   [[maybe_unused]] const typename Peer::ThreadScope scope;
 
   const std::size_t mask = ks.mask;
-  std::size_t i = ks.start(state.thread_index(), state.threads());
+  const int thread = state.thread_index();
+  std::size_t i = 0;
   std::uint64_t hits = 0;
   std::uint64_t failures = 0;
   std::uint64_t per_iteration = 1;
 
   if constexpr (C == Case::lookup_hit || C == Case::lookup_miss || C == Case::lookup_copy_hit) {
-    const K* const keys = (C == Case::lookup_miss ? ks.miss : ks.hit).data();
+    const K* const keys = C == Case::lookup_miss ? ks.miss_stream(thread) : ks.hit_stream(thread);
     for (auto _ : state) {
       Value16 v;  // NOLINT(cppcoreguidelines-pro-type-member-init): read only after a hit
       bool found = false;
@@ -207,7 +208,7 @@ void bm_hash(benchmark::State& state) {
     }
   } else if constexpr (C == Case::lookup_many_hit || C == Case::lookup_bulk_hit) {
     per_iteration = kBulk;
-    const K* const keys = ks.hit.data();
+    const K* const keys = ks.hit_stream(thread);
     std::array<Value16, kBulk> out;  // NOLINT(cppcoreguidelines-pro-type-member-init)
     Value16* escaped = out.data();
     benchmark::DoNotOptimize(escaped);  // the loop's stores to out[] are then observable
@@ -222,7 +223,7 @@ void bm_hash(benchmark::State& state) {
       i += kBulk;
     }
   } else if constexpr (C == Case::update) {
-    const K* const keys = ks.hit.data();
+    const K* const keys = ks.hit_stream(thread);
     for (auto _ : state) {
       failures += peer->update(keys[i & mask], value_for(i)) ? 0 : 1;
       ++i;
@@ -296,7 +297,7 @@ void bm_kernel_hash(benchmark::State& state) {
         t->set_keys(0, ks.hit);
         std::vector<KernelHash::State> st(static_cast<std::size_t>(t->cpus()));
         for (std::size_t c = 0; c < st.size(); ++c) {
-          st[c].cursor = ks.start(static_cast<int>(c % kMaxThreads), kMaxThreads);
+          st[c].base = ks.base(static_cast<int>(c));
           st[c].mask = ks.mask;
         }
         t->set_states(st);

@@ -137,19 +137,25 @@ inline constexpr std::size_t kMinStream = 1 << 16;
 // Most threads any benchmark runs with (this machine has 2 cores).
 inline constexpr std::uint32_t kMaxThreads = 2;
 
+// Each benchmark thread walks a stream of its own, drawn independently: with one shared stream
+// (each thread starting at a different offset) the threads drift into lockstep on the same keys
+// over a long run, and then every update of one waits on the other's bucket lock (measured:
+// 64K-entry u32 updates, 2 threads, 3.5% of updates found the bucket locked by the other thread
+// with a shared stream, 0.002% with independent ones; bench/RESULTS.md, "Runs").
 template <class K>
 struct KeyStreams {
   std::uint32_t size = 0;
-  std::size_t mask = 0;   // L - 1; L is a power of two
+  std::size_t len = 0;    // L: keys per thread's stream, a power of two
+  std::size_t mask = 0;   // L - 1
   std::size_t live = 0;   // size - kMaxThreads: fill[0, live) stay in the table
   std::vector<K> fill;    // size keys, in insertion order; fill[live, size) erased after
-  std::vector<K> hit;     // L keys drawn from fill[0, live), uniformly at random
-  std::vector<K> miss;    // L keys not in the table
+  std::vector<K> hit;     // kMaxThreads streams of L keys drawn from fill[0, live) at random
+  std::vector<K> miss;    // kMaxThreads streams of L distinct keys not in the table
   std::vector<K> insert;  // kMaxThreads * kInsertPool keys not in the table
 
   // n > kMaxThreads.
   explicit KeyStreams(std::uint32_t n) : size(n) {
-    const std::size_t len = std::bit_ceil(std::max<std::size_t>(n, kMinStream));
+    len = std::bit_ceil(std::max<std::size_t>(n, kMinStream));
     mask = len - 1;
     live = n - kMaxThreads;
     fill.reserve(n);
@@ -157,21 +163,26 @@ struct KeyStreams {
       fill.push_back(make_key<K>(i));
     std::mt19937_64 rng(0x5eed0000ULL + n);  // fixed seed: every peer sees the same order
     std::uniform_int_distribution<std::size_t> pick(0, live - 1);
-    hit.reserve(len);
-    for (std::size_t i = 0; i < len; ++i)
+    const std::size_t all = kMaxThreads * len;
+    hit.reserve(all);
+    for (std::size_t i = 0; i < all; ++i)
       hit.push_back(fill[pick(rng)]);
-    miss.reserve(len);
-    for (std::uint64_t i = 0; i < len; ++i)
+    miss.reserve(all);
+    for (std::uint64_t i = 0; i < all; ++i)
       miss.push_back(make_key<K>(n + i));
     insert.reserve(kMaxThreads * kInsertPool);
     for (std::uint64_t i = 0; i < kMaxThreads * kInsertPool; ++i) {
-      insert.push_back(make_key<K>(n + len + i));
+      insert.push_back(make_key<K>(n + all + i));
     }
   }
 
-  // Where thread t starts in a stream, so two threads do not walk the same keys in lockstep.
-  [[nodiscard]] std::size_t start(int thread, int threads) const noexcept {
-    return (mask + 1) / static_cast<std::size_t>(threads) * static_cast<std::size_t>(thread);
+  // Offset of thread t's stream in hit[] and miss[].
+  [[nodiscard]] std::size_t base(int thread) const noexcept {
+    return static_cast<std::size_t>(thread) % kMaxThreads * len;
+  }
+  [[nodiscard]] const K* hit_stream(int thread) const noexcept { return hit.data() + base(thread); }
+  [[nodiscard]] const K* miss_stream(int thread) const noexcept {
+    return miss.data() + base(thread);
   }
 };
 
