@@ -51,6 +51,16 @@ class PerCpuFreelist {
     list.lock.unlock();
   }
 
+  // Indices on the lists now: a racy sum of the per-list counts, exact when quiet.
+  [[nodiscard]] std::uint64_t approx_free() const noexcept {
+    std::uint64_t n = 0;
+    for (int c = 0; c < ncpus_; ++c) {
+      // Relaxed: a statistic; no data is read through it.
+      n += lists_[static_cast<std::size_t>(c)].value.count.load(std::memory_order_relaxed);
+    }
+    return n;
+  }
+
   // Returns kNoElem if every list is empty.
   [[nodiscard]] std::uint32_t pop(int cpu) noexcept {
     for (int i = 0; i < ncpus_; ++i) {
@@ -63,6 +73,8 @@ class PerCpuFreelist {
       if (idx != kNoElem) {
         // Relaxed: head is only written under the lock; the lock orders it.
         list.head.store(link_(idx), std::memory_order_relaxed);
+        // Relaxed, and a load + store rather than an RMW: only the lock holder writes count.
+        list.count.store(list.count.load(std::memory_order_relaxed) - 1, std::memory_order_relaxed);
       }
       list.lock.unlock();
       if (idx != kNoElem)
@@ -76,12 +88,15 @@ class PerCpuFreelist {
     Spinlock lock;
     // Written under `lock`; read without it as the is-empty hint in pop().
     std::atomic<std::uint32_t> head{kNoElem};
+    // Indices on the list. Written under `lock`; read without it by approx_free().
+    std::atomic<std::uint32_t> count{0};
   };
 
   void push_locked(List& list, std::uint32_t idx) noexcept {
     // Relaxed: under the list lock (see pop()).
     link_(idx) = list.head.load(std::memory_order_relaxed);
     list.head.store(idx, std::memory_order_relaxed);
+    list.count.store(list.count.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
   }
 
   int ncpus_;

@@ -158,26 +158,24 @@ class Bucket {
     return ref().load(std::memory_order_acquire);
   }
 
-  // Takes the lock; false (nothing taken) if the calling thread holds it already.
-  [[nodiscard]] bool lock() noexcept {
+  // Takes the lock; false (nothing taken) if the calling thread holds it already. The
+  // uncontended path is inline; waiting is out of line.
+  [[nodiscard, gnu::always_inline]] inline bool lock() noexcept {
     if (held_bucket() == this)
       return false;
-    Backoff backoff;
-    for (;;) {
-      // Relaxed: picks the CAS's expected value; the CAS orders.
-      std::uint64_t w = ref().load(std::memory_order_relaxed);
-      // Acquire: A7, pairs with R7 in unlock(): the previous holder's writes are visible.
-      if (!locked(w) && ref().compare_exchange_weak(w, w | kLockBit, std::memory_order_acquire,
-                                                    std::memory_order_relaxed)) {
-        held_bucket() = this;
-        return true;
-      }
-      backoff.pause();
+    // Relaxed: picks the CAS's expected value; the CAS orders.
+    std::uint64_t w = ref().load(std::memory_order_relaxed);
+    // Acquire: A7, pairs with R7 in unlock(): the previous holder's writes are visible.
+    if (locked(w) || !ref().compare_exchange_strong(w, w | kLockBit, std::memory_order_acquire,
+                                                    std::memory_order_relaxed)) [[unlikely]] {
+      lock_contended();
     }
+    held_bucket() = this;
+    return true;
   }
 
   // Drops the lock; `changed` bumps the version so that concurrent misses re-walk.
-  void unlock(bool changed) noexcept {
+  [[gnu::always_inline]] inline void unlock(bool changed) noexcept {
     held_bucket() = nullptr;
     // Relaxed: the lock holder is the only writer of the word.
     const std::uint64_t w = ref().load(std::memory_order_relaxed);
@@ -186,12 +184,13 @@ class Bucket {
   }
 
   // Caller holds the lock: the head cannot change under it.
-  [[nodiscard]] std::uint32_t head_locked() const noexcept {
+  [[nodiscard, gnu::always_inline]] inline std::uint32_t head_locked() const noexcept {
     return head_of(ref().load(std::memory_order_relaxed));
   }
   // Caller holds the lock. The head, or the nulls marker if the word alone shows that the chain
   // lacks `hash` (empty, or one element with another tag): then no element need be read.
-  [[nodiscard]] std::uint32_t head_for_locked(std::uint32_t hash) const noexcept {
+  [[nodiscard, gnu::always_inline]] inline std::uint32_t head_for_locked(
+      std::uint32_t hash) const noexcept {
     // Relaxed: the lock holder is the only writer of the word.
     const std::uint64_t w = ref().load(std::memory_order_relaxed);
     if ((w & kSingleBit) != 0 && ((w ^ tag_bits(hash)) & kTagMask) != 0)
@@ -199,7 +198,8 @@ class Bucket {
     return head_of(w);
   }
   // Caller holds the lock. Sets the head and what the word says about the chain.
-  void set_chain_locked(std::uint32_t head, bool single, std::uint32_t head_hash) noexcept {
+  [[gnu::always_inline]] inline void set_chain_locked(std::uint32_t head, bool single,
+                                                      std::uint32_t head_hash) noexcept {
     const std::uint64_t w = ref().load(std::memory_order_relaxed);
     std::uint64_t next = (w & ~(kHeadMask | kSingleBit | kTagMask)) | head;
     if ((head & kNullsBit) == 0)
@@ -211,6 +211,20 @@ class Bucket {
  private:
   [[nodiscard]] std::atomic_ref<std::uint64_t> ref() const noexcept {
     return std::atomic_ref<std::uint64_t>(const_cast<std::uint64_t&>(word_));
+  }
+  // lock() found the word locked or lost the CAS: spin with backoff until the CAS succeeds.
+  [[gnu::noinline]] void lock_contended() noexcept {
+    Backoff backoff;
+    for (;;) {
+      backoff.pause();
+      // Relaxed: picks the CAS's expected value; the CAS orders.
+      std::uint64_t w = ref().load(std::memory_order_relaxed);
+      // Acquire: A7 (see lock()).
+      if (!locked(w) && ref().compare_exchange_weak(w, w | kLockBit, std::memory_order_acquire,
+                                                    std::memory_order_relaxed)) {
+        return;
+      }
+    }
   }
   // Written under the lock bit (and by the CAS that sets it); read by lock-free walkers. A plain
   // integer behind atomic_ref, so buckets can live in a (huge-page) Region.
@@ -307,8 +321,6 @@ class HashTable {
                  cfg.prealloc);
     }
     if (cfg.prealloc) {
-      linked_ = std::make_unique<CacheAligned<std::atomic<std::int64_t>>[]>(
-          static_cast<std::size_t>(ncpus_));
       if (cfg.lru) {
         lru_ = std::make_unique<LruList<HashTable>>(
             this, LruNodes{reinterpret_cast<LruNode*>(lru_nodes_.data())},
@@ -348,15 +360,15 @@ class HashTable {
   [[nodiscard]] std::size_t approx_size() const noexcept {
     if (lru_ != nullptr)
       return lru_->in_use();
-    std::int64_t n = 0;
     if (cfg_.prealloc) {
-      // Relaxed: statistics; no data is read through them.
-      for (int c = 0; c < ncpus_; ++c) {
-        n += linked_[static_cast<std::size_t>(c)].value.load(std::memory_order_relaxed);
-      }
-    } else {
-      n = count_.load(std::memory_order_relaxed);
+      // Every element is either on the free lists or taken (linked, or for a moment on its way
+      // in or out), so this is exact when quiet. Counting on the free lists, under their locks,
+      // costs the update path no atomic read-modify-write of its own.
+      const std::uint64_t free = freelist_.approx_free();
+      return free >= capacity_ ? 0 : static_cast<std::size_t>(capacity_ - free);
     }
+    // Relaxed: a statistic; no data is read through it.
+    const std::int64_t n = count_.load(std::memory_order_relaxed);
     return n < 0 ? 0 : static_cast<std::size_t>(n);
   }
 
@@ -635,10 +647,6 @@ class HashTable {
       write_end(fresh.idx);
       link_head_locked(b, fresh.idx);
       b.unlock(true);
-      if (cfg_.prealloc) {  // NO_PREALLOC counted the element in take_free()
-        // Relaxed: a statistic (approx_size); orders no data.
-        linked_[static_cast<std::size_t>(cpu)].value.fetch_add(1, std::memory_order_relaxed);
-      }
       return Errc::ok;
     }
   }
@@ -884,13 +892,17 @@ class HashTable {
   }
 
   // Caller holds the bucket lock: links are stable, relaxed loads suffice.
-  [[nodiscard]] std::uint32_t next_locked(std::uint32_t i) const noexcept {
+  [[nodiscard, gnu::always_inline]] inline std::uint32_t next_locked(
+      std::uint32_t i) const noexcept {
     return header(i).next_ref().load(std::memory_order_relaxed);
   }
 
+  // The writer path's helpers below are forced inline: in a large translation unit GCC's
+  // unit-growth limit otherwise leaves each one a call (measured in hash_map_bench: u32 update
+  // at 1K 29 ns with the calls, 23 ns inlined; bench/RESULTS.md).
   template <std::size_t KS = 0>
-  [[nodiscard]] std::uint32_t find_locked(const Bucket& b, const void* key,
-                                          std::uint32_t hash) const noexcept {
+  [[nodiscard, gnu::always_inline]] inline std::uint32_t find_locked(
+      const Bucket& b, const void* key, std::uint32_t hash) const noexcept {
     // The bucket word's tag settles most misses without touching an element (large maps: one
     // cache miss fewer for most inserts).
     for (std::uint32_t i = b.head_for_locked(hash); (i & kNullsBit) == 0; i = next_locked(i)) {
@@ -904,7 +916,7 @@ class HashTable {
   }
 
   // Caller holds the bucket lock.
-  void link_head_locked(Bucket& b, std::uint32_t i) noexcept {
+  [[gnu::always_inline]] inline void link_head_locked(Bucket& b, std::uint32_t i) noexcept {
     const std::uint32_t old_head = b.head_locked();
     // Release: R4', a walker that still holds i from an earlier life follows a published link.
     header(i).next_ref().store(old_head, std::memory_order_release);
@@ -912,7 +924,7 @@ class HashTable {
   }
 
   // Caller holds the lock: sets the head and the word's summary of the chain.
-  void set_chain_locked(Bucket& b, std::uint32_t head) noexcept {
+  [[gnu::always_inline]] inline void set_chain_locked(Bucket& b, std::uint32_t head) noexcept {
     if ((head & kNullsBit) != 0) {
       b.set_chain_locked(head, false, 0);
       return;
@@ -924,7 +936,7 @@ class HashTable {
 
   // Caller holds the bucket lock. i's own link is left as it is, so a walker standing on i
   // still reaches the rest of the chain (hlist_nulls_del_rcu).
-  void unlink_locked(Bucket& b, std::uint32_t i) noexcept {
+  [[gnu::always_inline]] inline void unlink_locked(Bucket& b, std::uint32_t i) noexcept {
     const std::uint32_t head = b.head_locked();
     if (head == i) {
       set_chain_locked(b, next_locked(i));
@@ -940,20 +952,20 @@ class HashTable {
   }
 
   // Seqlock writer side; the element has a single writer (bucket lock or ownership).
-  void write_begin(std::uint32_t i) noexcept {
+  [[gnu::always_inline]] inline void write_begin(std::uint32_t i) noexcept {
     ElemHeader& h = header(i);
     // Relaxed: R2, the words' release stores that follow keep this store before them (words.h).
     h.seq_ref().store(h.seq_ref().load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
   }
-  void write_end(std::uint32_t i) noexcept {
+  [[gnu::always_inline]] inline void write_end(std::uint32_t i) noexcept {
     ElemHeader& h = header(i);
     // R3: pairs with A2 in find(); the element is stable again.
     h.seq_ref().store(h.seq_ref().load(std::memory_order_relaxed) + 1, std::memory_order_release);
   }
 
   template <std::size_t VS = 0>
-  void write_values(std::uint32_t i, const void* value, Side side, std::size_t stride,
-                    bool fresh) noexcept {
+  [[gnu::always_inline]] inline void write_values(std::uint32_t i, const void* value, Side side,
+                                                  std::size_t stride, bool fresh) noexcept {
     if (!cfg_.percpu) {
       store_bytes<VS>(value_words(i, 0), value, cfg_.value_size);
       return;
@@ -1073,10 +1085,7 @@ class HashTable {
     if (lru_ != nullptr) {
       lru_->push_free(i);  // the LRU counts its nodes in use itself
     } else if (cfg_.prealloc) {
-      const int cpu = current_cpu();
-      // Relaxed: a statistic (approx_size); orders no data.
-      linked_[static_cast<std::size_t>(cpu)].value.fetch_sub(1, std::memory_order_relaxed);
-      freelist_.push(cpu, i);
+      freelist_.push(current_cpu(), i);
     } else {
       // Relaxed: the capacity count orders no data (the kernel's inc/dec_elem_count).
       count_.fetch_sub(1, std::memory_order_relaxed);
@@ -1133,9 +1142,6 @@ class HashTable {
   // LRU maps: called for every evicted element, under its bucket lock (set_evict_callback()).
   EvictFn on_evict_ = nullptr;
   void* evict_ctx_ = nullptr;
-  // Preallocated maps: linked elements, counted per CPU so writers do not share a line (a
-  // CPU's count goes negative when it deletes what others inserted; the sum is exact).
-  std::unique_ptr<CacheAligned<std::atomic<std::int64_t>>[]> linked_;
   // NO_PREALLOC: elements counted against max_entries (written by every insert and delete,
   // read by the capacity check). Own line: it is the one shared write of such maps.
   alignas(kCacheLine) std::atomic<std::int64_t> count_{0};

@@ -21,7 +21,8 @@ constexpr std::uint32_t rol32(std::uint32_t v, unsigned s) noexcept {
 }
 
 // lookup3 mix(): reversibly mixes three 32-bit words.
-constexpr void jhash_mix(std::uint32_t& a, std::uint32_t& b, std::uint32_t& c) noexcept {
+[[gnu::always_inline]] constexpr void jhash_mix(std::uint32_t& a, std::uint32_t& b,
+                                                std::uint32_t& c) noexcept {
   a -= c;
   a ^= rol32(c, 4);
   c += b;
@@ -43,7 +44,8 @@ constexpr void jhash_mix(std::uint32_t& a, std::uint32_t& b, std::uint32_t& c) n
 }
 
 // lookup3 final(): final avalanche of three words into c.
-constexpr void jhash_final(std::uint32_t& a, std::uint32_t& b, std::uint32_t& c) noexcept {
+[[gnu::always_inline]] constexpr void jhash_final(std::uint32_t& a, std::uint32_t& b,
+                                                  std::uint32_t& c) noexcept {
   c ^= b;
   c -= rol32(b, 14);
   a ^= c;
@@ -126,8 +128,11 @@ inline std::uint32_t jhash_words(const void* key, std::uint32_t words,
 }
 
 // htab_map_hash(): the hash the kernel's hash maps use for a key of `size` bytes.
+// jhash_mix/final and this are forced inline: in a large translation unit GCC's unit-growth
+// limit otherwise leaves jhash_final out of line on the update path (bench/RESULTS.md).
 template <std::size_t KS = 0>
-inline std::uint32_t htab_hash(const void* key, std::uint32_t size, std::uint32_t seed) noexcept {
+[[gnu::always_inline]] inline std::uint32_t htab_hash(const void* key, std::uint32_t size,
+                                                      std::uint32_t seed) noexcept {
   if constexpr (KS != 0) {
     if constexpr (KS % 4 == 0) {
       return jhash_words<static_cast<std::uint32_t>(KS / 4)>(key, KS / 4, seed);
