@@ -163,13 +163,10 @@ class Bucket {
   [[nodiscard, gnu::always_inline]] inline bool lock() noexcept {
     if (held_bucket() == this)
       return false;
-    // Relaxed: picks the CAS's expected value; the CAS orders.
-    std::uint64_t w = ref().load(std::memory_order_relaxed);
-    // Acquire: A7, pairs with R7 in unlock(): the previous holder's writes are visible.
-    if (locked(w) || !ref().compare_exchange_strong(w, w | kLockBit, std::memory_order_acquire,
-                                                    std::memory_order_relaxed)) [[unlikely]] {
+    // Acquire: A7, pairs with R7 in unlock(): the previous holder's writes are visible. One
+    // RMW takes the line exclusive at once (a load first would fetch it shared, then upgrade).
+    if (locked(ref().fetch_or(kLockBit, std::memory_order_acquire))) [[unlikely]]
       lock_contended();
-    }
     held_bucket() = this;
     return true;
   }
@@ -177,7 +174,8 @@ class Bucket {
   // Drops the lock; `changed` bumps the version so that concurrent misses re-walk.
   [[gnu::always_inline]] inline void unlock(bool changed) noexcept {
     held_bucket() = nullptr;
-    // Relaxed: the lock holder is the only writer of the word.
+    // Relaxed: only the lock holder changes the word (a waiter's fetch_or on a locked word
+    // rewrites the same value).
     const std::uint64_t w = ref().load(std::memory_order_relaxed);
     // R7: pairs with A7 in lock() and A1 in snapshot().
     ref().store(((changed ? w + kVersionUnit : w) & ~kLockBit), std::memory_order_release);
@@ -191,7 +189,8 @@ class Bucket {
   // lacks `hash` (empty, or one element with another tag): then no element need be read.
   [[nodiscard, gnu::always_inline]] inline std::uint32_t head_for_locked(
       std::uint32_t hash) const noexcept {
-    // Relaxed: the lock holder is the only writer of the word.
+    // Relaxed: only the lock holder changes the word (a waiter's fetch_or on a locked word
+    // rewrites the same value).
     const std::uint64_t w = ref().load(std::memory_order_relaxed);
     if ((w & kSingleBit) != 0 && ((w ^ tag_bits(hash)) & kTagMask) != 0)
       return kNullsBit;  // a marker (of no particular bucket): the walk ends at once
@@ -217,13 +216,12 @@ class Bucket {
     Backoff backoff;
     for (;;) {
       backoff.pause();
-      // Relaxed: picks the CAS's expected value; the CAS orders.
-      std::uint64_t w = ref().load(std::memory_order_relaxed);
+      // Relaxed: waits without writing; the fetch_or orders.
+      if (locked(ref().load(std::memory_order_relaxed)))
+        continue;
       // Acquire: A7 (see lock()).
-      if (!locked(w) && ref().compare_exchange_weak(w, w | kLockBit, std::memory_order_acquire,
-                                                    std::memory_order_relaxed)) {
+      if (!locked(ref().fetch_or(kLockBit, std::memory_order_acquire)))
         return;
-      }
     }
   }
   // Written under the lock bit (and by the CAS that sets it); read by lock-free walkers. A plain
