@@ -92,17 +92,24 @@ bool intact_or_zero(const Value& v, std::uint64_t key, bool percpu) {
   return intact(v, key) || (percpu && v.key == 0 && v.version == 0 && v.check == 0 && v.pad == 0);
 }
 
+// Key shape of a run: keys owned per thread (exact model) and keys all threads share.
+struct Shape {
+  std::uint32_t owned = kOwnedPerThread;
+  std::uint32_t shared = kShared;
+};
+
 template <class Map>
-void run_mixed(std::uint32_t flags, std::uint64_t seed) {
+void run_mixed(std::uint32_t flags, std::uint64_t seed, Shape shape = {}) {
   constexpr bool kPercpu = std::is_same_v<Map, xmaps::PercpuHashMap<std::uint32_t, Value>>;
   SCOPED_TRACE("XMAPS_STRESS_SEED=" + std::to_string(seed));
-  constexpr std::uint32_t kMax = kThreads * kOwnedPerThread + kShared + 8;
-  Map map(kMax, flags);
+  const std::uint32_t n_owned = shape.owned;
+  const std::uint32_t n_shared = shape.shared;
+  const std::uint32_t max_entries = kThreads * n_owned + n_shared + 8;
+  Map map(max_entries, flags);
   const auto deadline = Clock::now() + std::chrono::duration<double>(stress_seconds());
   StartLine start(kThreads + 1);
   std::atomic<bool> failed{false};
-  std::vector<std::vector<std::int64_t>> models(kThreads,
-                                                std::vector<std::int64_t>(kOwnedPerThread, -1));
+  std::vector<std::vector<std::int64_t>> models(kThreads, std::vector<std::int64_t>(n_owned, -1));
   std::vector<std::thread> threads;
   std::atomic<std::uint64_t> total_ops{0};
 
@@ -116,7 +123,7 @@ void run_mixed(std::uint32_t flags, std::uint64_t seed) {
       std::mt19937_64 rng(seed + static_cast<std::uint64_t>(t) * 7919);
       xmaps::CpuBinding bind(cpu_of(t));
       auto& model = models[static_cast<std::size_t>(t)];
-      const std::uint32_t base = static_cast<std::uint32_t>(t) * kOwnedPerThread;
+      const std::uint32_t base = static_cast<std::uint32_t>(t) * n_owned;
       std::uint64_t version = 1;
       std::uint64_t ops = 0;
       start.arrive_and_wait();
@@ -127,7 +134,7 @@ void run_mixed(std::uint32_t flags, std::uint64_t seed) {
           std::this_thread::yield();
         const unsigned op = static_cast<unsigned>(rng() % 10);
         if (op < 6) {  // an owned key: exact model
-          const std::uint32_t slot = static_cast<std::uint32_t>(rng() % kOwnedPerThread);
+          const std::uint32_t slot = static_cast<std::uint32_t>(rng() % n_owned);
           const std::uint32_t key = base + slot;
           std::int64_t& m = model[slot];
           switch (op) {
@@ -162,7 +169,7 @@ void run_mixed(std::uint32_t flags, std::uint64_t seed) {
             }
           }
         } else if (op < 9) {  // a shared key: never torn, always its own
-          const std::uint32_t key = kSharedBase + static_cast<std::uint32_t>(rng() % kShared);
+          const std::uint32_t key = kSharedBase + static_cast<std::uint32_t>(rng() % n_shared);
           if (op == 6) {
             (void)map.update(key, make_value(key, version++));
           } else if (op == 7 && rng() % 4 == 0) {
@@ -177,7 +184,7 @@ void run_mixed(std::uint32_t flags, std::uint64_t seed) {
           Errc err = map.get_next_key(nullptr, k);
           for (int steps = 0; err == Errc::ok && steps < 32; ++steps) {
             const bool known =
-                k < kThreads * kOwnedPerThread || (k >= kSharedBase && k < kSharedBase + kShared);
+                k < kThreads * n_owned || (k >= kSharedBase && k < kSharedBase + n_shared);
             if (!known)
               return fail("walk returned a key never inserted: " + std::to_string(k));
             err = map.get_next_key(&k, k);
@@ -197,8 +204,8 @@ void run_mixed(std::uint32_t flags, std::uint64_t seed) {
   std::size_t model_present = 0;
   for (int t = 0; t < kThreads; ++t) {
     xmaps::CpuBinding bind(cpu_of(t));  // per-CPU maps: read the slot the owner wrote
-    for (std::uint32_t s = 0; s < kOwnedPerThread; ++s) {
-      const std::uint32_t key = static_cast<std::uint32_t>(t) * kOwnedPerThread + s;
+    for (std::uint32_t s = 0; s < n_owned; ++s) {
+      const std::uint32_t key = static_cast<std::uint32_t>(t) * n_owned + s;
       const std::int64_t m = models[static_cast<std::size_t>(t)][s];
       const auto v = map.lookup_copy(key);
       ASSERT_EQ(v.has_value(), m >= 0) << key;
@@ -214,7 +221,7 @@ void run_mixed(std::uint32_t flags, std::uint64_t seed) {
     ASSERT_TRUE(walked.insert(k).second) << "walk returned " << k << " twice";
   }
   std::size_t shared_present = 0;
-  for (std::uint32_t s = 0; s < kShared; ++s)
+  for (std::uint32_t s = 0; s < n_shared; ++s)
     shared_present += walked.count(kSharedBase + s);
   EXPECT_EQ(walked.size(), model_present + shared_present);
   EXPECT_EQ(map.approx_size(), walked.size());
@@ -223,15 +230,25 @@ void run_mixed(std::uint32_t flags, std::uint64_t seed) {
   for (const std::uint32_t key : walked)
     ASSERT_EQ(map.erase(key), Errc::ok);
   EXPECT_EQ(map.approx_size(), 0U);
-  for (std::uint32_t i = 0; i < kMax; ++i) {
+  for (std::uint32_t i = 0; i < max_entries; ++i) {
     ASSERT_EQ(map.update(5000000 + i, make_value(i, 1)), Errc::ok)
-        << "insert " << i << " of " << kMax;
+        << "insert " << i << " of " << max_entries;
   }
   EXPECT_EQ(map.update(9999999, make_value(1, 1)), Errc::too_big);
 }
 
 using Hash = xmaps::HashMap<std::uint32_t, Value>;
 using PercpuHash = xmaps::PercpuHashMap<std::uint32_t, Value>;
+
+// 24 keys in a 32-entry map (32 buckets): many chains hold two or more keys and their heads
+// change all the time, so lock-free replaces of a chain head race with inserts, deletes and
+// locked replaces in the same bucket.
+TEST(HashMapStress, CrowdedBucketsPreallocated) {
+  run_mixed<Hash>(0, stress_seed(), Shape{.owned = 3, .shared = 6});
+}
+TEST(HashMapStress, CrowdedBucketsPercpuPreallocated) {
+  run_mixed<PercpuHash>(0, stress_seed(), Shape{.owned = 3, .shared = 6});
+}
 
 TEST(HashMapStress, MixedOpsPreallocated) {
   run_mixed<Hash>(0, stress_seed());

@@ -16,7 +16,7 @@
 //   elements_  one Region of element slots, `stride_` bytes each:
 //                struct Elem {
 //                  atomic<u32> next;       // chain link: element index, or the nulls marker
-//                  atomic<u32> seq;        // even = stable, odd = being written (words.h)
+//                  atomic<u32> seq;        // bit 0 odd while written (words.h), bit 31 dead
 //                  atomic<u32> hash;       // htab_hash(key)
 //                  u32 free_next;          // free-list link (free-list lock only)
 //                  u64 key[round_up(key_size, 8) / 8];       // zero-padded
@@ -43,12 +43,19 @@
 //     writer rewrites the element they are reading (bounded by writers' progress).
 //   update / erase / lookup_and_erase / batch: the bucket's lock. Different buckets do not
 //     contend. No global lock: free elements come from PerCpuFreelist (one lock per CPU).
+//   update of a present key heading its chain (preallocated HASH): the element's seq by CAS,
+//     no bucket lock (replace_head_lockfree()).
 //   Lock order: bucket lock -> free-list lock. Frees of preallocated elements happen after the
 //     bucket lock is dropped, as in hashtab.c.
 //   A thread that re-enters a bucket lock it holds gets Errc::busy (the kernel's -EBUSY).
 //
 // Replace (an existing key) writes the value in place under the element's seqlock, so copies
 // see the old or the new value, never a mix, and replacing a key in a full map cannot fail.
+// Preallocated HASH replaces a key that heads its chain without the bucket lock: it takes the
+// element's seq by CAS from the value it matched the key under (replace_head_lockfree()), so
+// two updates of different keys in one bucket, or one key from two CPUs, share no lock word;
+// every other writer of a linked element then takes the seq by CAS too (own_linked()), and a
+// delete leaves the seq marked dead (kSeqDead) until the element is reused.
 // For HASH the element then moves to the head of its chain (if it is not there already), since
 // the kernel links a fresh element at the head: iteration order stays the kernel's. (The kernel
 // keeps a spare element per CPU for that fresh element; writing in place needs none and
@@ -293,6 +300,7 @@ class HashTable {
     n_buckets_ = roundup_pow_of_two(cfg_.max_entries);
     bucket_mask_ = n_buckets_ - 1;
     seed_ = cfg.zero_seed ? 0 : std::random_device{}();
+    inplace_lockfree_ = cfg.prealloc && !cfg.percpu && !cfg.lru;
     // NO_PREALLOC reserves (address space for) twice the entries plus kGraceSlack, so that
     // elements waiting out a grace period rarely leave a new insert without a slot (see
     // alloc_fresh()); small maps under churn would otherwise wait for grace periods often.
@@ -598,6 +606,10 @@ class HashTable {
                          : update_lru<KS, VS>(key, value, flags, side, stride);
     }
     const std::uint32_t hash = hash_of<KS>(key);
+    if (inplace_lockfree_ && flags != static_cast<std::uint64_t>(UpdateFlag::no_exist) &&
+        replace_head_lockfree<KS, VS>(key, hash, value)) {
+      return Errc::ok;
+    }
     Bucket& b = buckets_[hash & bucket_mask_];
     for (;;) {
       if (!b.lock())
@@ -612,7 +624,7 @@ class HashTable {
         return Errc::not_found;
       }
       if (old != kNoElem) {  // replace in place; HASH moves the key to the chain head
-        write_begin(old);
+        write_begin(old, /*fresh=*/false);
         write_values<VS>(old, value, side, stride, /*fresh=*/false);
         write_end(old);
         const bool move = !cfg_.percpu && b.head_locked() != old;
@@ -637,7 +649,7 @@ class HashTable {
         }
         return fresh.error;
       }
-      write_begin(fresh.idx);
+      write_begin(fresh.idx, /*fresh=*/true);
       // Release: a word of the seqlock write (words.h).
       header(fresh.idx).hash_ref().store(hash, std::memory_order_release);
       store_bytes<KS>(key_words(fresh.idx), key, cfg_.key_size);
@@ -714,7 +726,7 @@ class HashTable {
     const Errc err = check_update_flags(old, flags);
     if (err == Errc::ok && old != kNoElem) {
       lru_set_ref(lru_ref(old));
-      write_begin(old);
+      write_begin(old, /*fresh=*/false);
       write_values<VS>(old, value, side, stride, /*fresh=*/false);
       write_end(old);
     } else if (err == Errc::ok) {
@@ -740,9 +752,11 @@ class HashTable {
       b.unlock(false);
       return Errc::not_found;
     }
+    const std::uint32_t s0 = own_linked(i);  // a lock-free replace may be writing it
     if (out != nullptr)
       read_value<VS>(i, out, side, stride);
     unlink_locked(b, i);
+    disown_linked(i, s0, /*dead=*/true);
     b.unlock(true);
     free_elem(i);
     return Errc::ok;
@@ -782,6 +796,7 @@ class HashTable {
         std::uint32_t to_free = kNoElem;  // chained through free_next, freed after unlock
         for (std::uint32_t i = b.head_locked(); (i & kNullsBit) == 0;) {
           const std::uint32_t nx = next_locked(i);
+          const std::uint32_t s0 = own_linked(i);  // a lock-free replace may be writing it
           if (keys != nullptr && values != nullptr) {
             load_bytes(keys + static_cast<std::size_t>(count) * cfg_.key_size, key_words(i),
                        cfg_.key_size);
@@ -790,8 +805,11 @@ class HashTable {
           ++count;
           if (do_delete) {
             unlink_locked(b, i);
+            disown_linked(i, s0, /*dead=*/true);
             header(i).free_next = to_free;
             to_free = i;
+          } else {
+            disown_linked(i, s0, /*dead=*/false);
           }
           i = nx;
         }
@@ -950,15 +968,101 @@ class HashTable {
   }
 
   // Seqlock writer side; the element has a single writer (bucket lock or ownership).
-  [[gnu::always_inline]] inline void write_begin(std::uint32_t i) noexcept {
+  // Seqlock writer side. `fresh`: an element just taken for an insert, unreachable by the
+  // lock-free replace (its seq carries kSeqDead), so a plain store makes it odd. Otherwise, in a
+  // map with the lock-free replace, the seq is taken by CAS (waiting while another writer has it
+  // odd); in other maps the bucket lock (or LRU ownership) already makes this the only writer.
+  [[gnu::always_inline]] inline void write_begin(std::uint32_t i, bool fresh) noexcept {
+    if (inplace_lockfree_ && !fresh) {
+      (void)own_linked(i);
+      return;
+    }
     ElemHeader& h = header(i);
     // Relaxed: R2, the words' release stores that follow keep this store before them (words.h).
-    h.seq_ref().store(h.seq_ref().load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
+    const std::uint32_t s0 = h.seq_ref().load(std::memory_order_relaxed);
+    h.seq_ref().store(seq_next(s0 & ~kSeqDead), std::memory_order_relaxed);
   }
   [[gnu::always_inline]] inline void write_end(std::uint32_t i) noexcept {
     ElemHeader& h = header(i);
     // R3: pairs with A2 in find(); the element is stable again.
-    h.seq_ref().store(h.seq_ref().load(std::memory_order_relaxed) + 1, std::memory_order_release);
+    h.seq_ref().store(seq_next(h.seq_ref().load(std::memory_order_relaxed)),
+                      std::memory_order_release);
+  }
+
+  // seq: bit 0 odd while written, bit 31 kSeqDead (deleted: the lock-free replace must not
+  // write it), bits 1-30 a counter that wraps without touching bit 31.
+  static constexpr std::uint32_t kSeqDead = 1U << 31;
+  static std::uint32_t seq_next(std::uint32_t s) noexcept { return (s + 1U) & ~kSeqDead; }
+
+  // A linked element, with its bucket locked: in a map with the lock-free replace, waits for a
+  // replace in progress and takes the seq (odd); returns the even seq it had. Other maps: no-op.
+  [[gnu::always_inline]] inline std::uint32_t own_linked(std::uint32_t i) noexcept {
+    if (!inplace_lockfree_)
+      return 0;
+    auto seq = header(i).seq_ref();
+    // Relaxed: the CAS's expected value; the CAS orders.
+    std::uint32_t s = seq.load(std::memory_order_relaxed);
+    for (Backoff backoff;; backoff.pause()) {
+      // Acquire: A8, pairs with R3/R8: the last writer's words are visible. The new value is
+      // published by the release stores that follow (words.h), as write_begin's.
+      if ((s & 1U) == 0 && seq.compare_exchange_weak(s, s + 1U, std::memory_order_acquire,
+                                                     std::memory_order_relaxed)) {
+        return s;
+      }
+      s = seq.load(std::memory_order_relaxed);  // Relaxed: as above.
+    }
+  }
+  // Gives back what own_linked() took: the seq moves on (marked dead for an element being
+  // deleted), or, for a read-only owner, returns to s0 (nothing changed).
+  [[gnu::always_inline]] inline void disown_linked(std::uint32_t i, std::uint32_t s0,
+                                                   bool dead) noexcept {
+    if (!inplace_lockfree_)
+      return;
+    // R8: pairs with A2 in find() and A8; a reader that saw the odd seq retries.
+    header(i).seq_ref().store(dead ? (seq_next(seq_next(s0)) | kSeqDead) : s0,
+                              std::memory_order_release);
+  }
+
+  // update() of a present key at its chain's head, without the bucket lock (HASH, preallocated):
+  // take the element's seq by CAS from the even value it had when the key was matched, so no
+  // delete, reuse or other write came in between; check it is still the head (the kernel links
+  // a replaced key at the head; if it is not there, the locked path moves it); write the value.
+  // false: not done (absent, not the head, or a writer in the way); the caller takes the lock.
+  template <std::size_t KS = 0, std::size_t VS = 0>
+  [[gnu::always_inline]] inline bool replace_head_lockfree(const void* key, std::uint32_t hash,
+                                                           const void* value) noexcept {
+    const std::uint32_t b = hash & bucket_mask_;
+    const std::uint32_t i = Bucket::head_of(buckets_[b].snapshot());  // A1
+    if ((i & kNullsBit) != 0)
+      return false;
+    auto seq = header(i).seq_ref();
+    // A2 (see walk()).
+    std::uint32_t s = seq.load(std::memory_order_acquire);
+    if ((s & (1U | kSeqDead)) != 0)
+      return false;
+    // Acquire: part of the seqlock read (keeps the CAS below after it).
+    if (header(i).hash_ref().load(std::memory_order_acquire) != hash ||
+        !equal_bytes<KS>(key_words(i), key, cfg_.key_size)) {
+      return false;
+    }
+    // Acquire: A8 (see own_linked()); success means no writer came in since s.
+    if (!seq.compare_exchange_strong(s, s + 1U, std::memory_order_acquire,
+                                     std::memory_order_relaxed)) {
+      return false;
+    }
+    // Still the head (A1), and still the key (this also settles a seq that wrapped around to s
+    // while this thread stood between load and CAS). Relaxed hash load: the element is ours,
+    // no one else writes it now, and the CAS's acquire made the last writer's words visible.
+    if (Bucket::head_of(buckets_[b].snapshot()) != i ||
+        header(i).hash_ref().load(std::memory_order_relaxed) != hash ||
+        !equal_bytes<KS>(key_words(i), key, cfg_.key_size)) {
+      // R8: nothing was written; readers that saw the odd seq retry and find s again.
+      seq.store(s, std::memory_order_release);
+      return false;
+    }
+    write_values<VS>(i, value, Side::program, 0, /*fresh=*/false);
+    write_end(i);  // R3
+    return true;
   }
 
   template <std::size_t VS = 0>
@@ -1031,7 +1135,7 @@ class HashTable {
   template <std::size_t KS = 0, std::size_t VS = 0>
   void fill_elem(std::uint32_t i, const void* key, std::uint32_t hash, const void* value, Side side,
                  std::size_t stride) noexcept {
-    write_begin(i);
+    write_begin(i, /*fresh=*/true);
     // Release: a word of the seqlock write (words.h).
     header(i).hash_ref().store(hash, std::memory_order_release);
     store_bytes<KS>(key_words(i), key, cfg_.key_size);
@@ -1128,6 +1232,10 @@ class HashTable {
   std::uint32_t n_buckets_ = 0;
   std::uint32_t bucket_mask_ = 0;
   std::uint32_t seed_ = 0;
+  // HASH, preallocated, not per-CPU: update() of a key at its chain's head writes in place
+  // without the bucket lock (replace_head_lockfree()), so every other writer of a linked
+  // element takes its seq by CAS (own_linked()).
+  bool inplace_lockfree_ = false;
   std::uint32_t capacity_ = 0;  // element slots: max_entries, or the NO_PREALLOC reserve
   Region bucket_region_;
   Bucket* buckets_ = nullptr;  // n_buckets_ buckets in bucket_region_
