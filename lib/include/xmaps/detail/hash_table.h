@@ -218,7 +218,7 @@ class Bucket {
   [[nodiscard]] std::atomic_ref<std::uint64_t> ref() const noexcept {
     return std::atomic_ref<std::uint64_t>(const_cast<std::uint64_t&>(word_));
   }
-  // lock() found the word locked or lost the CAS: spin with backoff until the CAS succeeds.
+  // lock() found the word locked: spin with backoff until a fetch_or finds it unlocked.
   [[gnu::noinline]] void lock_contended() noexcept {
     Backoff backoff;
     for (;;) {
@@ -968,8 +968,9 @@ class HashTable {
   }
 
   // Seqlock writer side; the element has a single writer (bucket lock or ownership).
-  // Seqlock writer side. `fresh`: an element just taken for an insert, unreachable by the
-  // lock-free replace (its seq carries kSeqDead), so a plain store makes it odd. Otherwise, in a
+  // Seqlock writer side. `fresh`: an element just taken for an insert, not linked, so the
+  // lock-free replace cannot take it (a deleted one's seq also carries kSeqDead, which a stale
+  // replace checks); a plain store makes it odd and clears kSeqDead. Otherwise, in a
   // map with the lock-free replace, the seq is taken by CAS (waiting while another writer has it
   // odd); in other maps the bucket lock (or LRU ownership) already makes this the only writer.
   [[gnu::always_inline]] inline void write_begin(std::uint32_t i, bool fresh) noexcept {
