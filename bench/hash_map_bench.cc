@@ -229,8 +229,7 @@ void bm_hash(benchmark::State& state) {
       ++i;
     }
   } else if constexpr (C == Case::insert_erase) {
-    const K* const pool =
-        ks.insert.data() + static_cast<std::size_t>(state.thread_index()) * kInsertPool;
+    const K* const pool = ks.insert.data() + static_cast<std::size_t>(thread) * kInsertPool;
     std::size_t j = 0;
     for (auto _ : state) {
       const K& key = pool[j & (kInsertPool - 1)];

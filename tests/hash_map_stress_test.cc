@@ -241,8 +241,9 @@ using Hash = xmaps::HashMap<std::uint32_t, Value>;
 using PercpuHash = xmaps::PercpuHashMap<std::uint32_t, Value>;
 
 // 24 keys in a 32-entry map (32 buckets): many chains hold two or more keys and their heads
-// change all the time, so lock-free replaces of a chain head race with inserts, deletes and
-// locked replaces in the same bucket.
+// change all the time. In HASH, lock-free replaces of a chain head then race with inserts,
+// deletes and locked replaces in the same bucket; PERCPU_HASH (no lock-free replace) runs the
+// same crowding through the locked paths only.
 TEST(HashMapStress, CrowdedBucketsPreallocated) {
   run_mixed<Hash>(0, stress_seed(), Shape{.owned = 3, .shared = 6});
 }
