@@ -294,6 +294,63 @@ TEST(HashMap, LookupManyFindsWhatLookupFinds) {
   EXPECT_EQ(hits, expected_hits);
 }
 
+TEST(HashMap, LookupManyWithAShorterOutLooksUpOnlyWhatFits) {
+  HashMap<std::uint32_t, std::uint64_t> map(64);
+  for (std::uint32_t k = 0; k < 10; ++k)
+    ASSERT_EQ(map.update(k, k + 100), Errc::ok);
+  const std::vector<std::uint32_t> keys = {1, 2, 3, 50, 4, 5};
+  // out has room for 4 of the 6 keys; its 5th slot (outside the span) must stay untouched.
+  std::vector<std::uint64_t*> storage(5, reinterpret_cast<std::uint64_t*>(&storage));
+  const std::size_t hits = map.lookup_many(keys, std::span<std::uint64_t*>(storage.data(), 4));
+  EXPECT_EQ(hits, 3U);
+  EXPECT_EQ(storage[0], map.lookup(1));
+  EXPECT_EQ(storage[2], map.lookup(3));
+  EXPECT_EQ(storage[3], nullptr);
+  EXPECT_EQ(storage[4], reinterpret_cast<std::uint64_t*>(&storage));
+}
+
+// find_many() has three ways, chosen by the table's bytes (hash_table.h): key by key up to
+// 1 MiB, a bucket+head prefetch pipeline up to 16 MiB, and one that also prefetches the second
+// chain element beyond. These sizes take each (u32 key, u64 value: 32-byte elements): 1024
+// (40 KiB), 64K (2.5 MiB), 512K (20 MiB). Every key's answer must be lookup()'s, for hits at
+// every chain position and misses, in runs of every length (the pipeline's fill and drain).
+class LookupManySizes : public ::testing::TestWithParam<std::uint32_t> {};
+
+TEST_P(LookupManySizes, AgreesWithLookupAtEveryChainPosition) {
+  const std::uint32_t entries = GetParam();
+  HashMap<std::uint32_t, std::uint64_t> map(entries);
+  // Full, so that chains of 2 and more are common (a third of the hits are not at the head).
+  for (std::uint32_t i = 0; i < entries; ++i)
+    ASSERT_EQ(map.update(i * 2654435761U, i), Errc::ok);
+  std::vector<std::uint32_t> keys;
+  for (std::uint32_t i = 0; i < 4096; ++i) {
+    const std::uint32_t pick = (i * 7919U) % entries;
+    keys.push_back(i % 5 == 4 ? pick * 2654435761U + 1 : pick * 2654435761U);  // 1 in 5 misses
+  }
+  std::vector<std::uint64_t*> out(keys.size());
+  for (const std::size_t len : {std::size_t{1}, std::size_t{7}, std::size_t{31}, std::size_t{64},
+                                std::size_t{100}, keys.size()}) {
+    std::fill(out.begin(), out.end(), nullptr);
+    const std::span<const std::uint32_t> part(keys.data(), len);
+    const std::size_t hits = map.lookup_many(part, std::span<std::uint64_t*>(out.data(), len));
+    std::size_t expected = 0;
+    for (std::size_t i = 0; i < len; ++i) {
+      std::uint64_t* const one = map.lookup(keys[i]);
+      ASSERT_EQ(out[i], one) << "entries " << entries << " len " << len << " key " << i;
+      expected += one != nullptr ? 1 : 0;
+      if (i % 5 != 4) {
+        ASSERT_NE(one, nullptr);
+        EXPECT_EQ(static_cast<std::uint32_t>(*one * 2654435761U), keys[i]);
+      }
+    }
+    EXPECT_EQ(hits, expected);
+  }
+  EXPECT_GE(map.unsynchronized_longest_chain(), 3U);
+}
+
+INSTANTIATE_TEST_SUITE_P(CachedHeadChain, LookupManySizes,
+                         ::testing::Values(1024U, 65536U, 524288U));
+
 TEST(HashMap, PreallocatedMapAllocatesNothingAfterConstruction) {
   HashMap<std::uint32_t, std::uint64_t> map(4096);
   PercpuHashMap<std::uint32_t, std::uint64_t> percpu(4096);

@@ -900,6 +900,21 @@ TEST(LruHashMap, ExistUpdateFailsWithNotFoundWhenItsOwnPopEvictsTheKey) {
   }
 }
 
+// lookup_many() looks up no more keys than `out` can hold and writes nothing past it.
+TEST(LruHashMap, LookupManyWithAShorterOutLooksUpOnlyWhatFits) {
+  LruHashMap<Key, Value> map(16);
+  for (Key k = 1; k <= 4; ++k)
+    ASSERT_EQ(map.update(k, k * 10), Errc::ok);
+  const std::array<Key, 4> keys = {1, 7, 2, 3};
+  std::array<Value*, 3> storage = {};
+  Value sentinel = 0;
+  storage[2] = &sentinel;
+  EXPECT_EQ(map.lookup_many(keys, std::span<Value*>(storage.data(), 2)), 1U);
+  EXPECT_EQ(storage[0], map.lookup(1));
+  EXPECT_EQ(storage[1], nullptr);
+  EXPECT_EQ(storage[2], &sentinel);
+}
+
 // Which lookups set the reference bit. Two keys (per CPU with NO_COMMON_LRU); key 1 is touched
 // one way, then key 3 is inserted. A datapath lookup protects key 1: key 2 is evicted. A
 // user-side lookup or a walk does not: key 1, the oldest, is evicted (and with NO_COMMON_LRU

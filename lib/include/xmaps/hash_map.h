@@ -123,10 +123,12 @@ class TypedHash {
     return out;
   }
 
-  // Looks up keys.size() keys at once, overlapping their cache misses (prefetching); writes a
-  // pointer (as lookup()) or nullptr to out[i] and returns the number found.
-  // out.size() must be >= keys.size(). Lock-free.
+  // Looks up keys.size() keys at once, overlapping their cache misses (prefetching, in tables
+  // larger than a core's L2 cache); writes a pointer (as lookup()) or nullptr to out[i] and
+  // returns the number found. Only the first min(keys.size(), out.size()) keys are looked up:
+  // nothing is written past out. Lock-free.
   std::size_t lookup_many(std::span<const K> keys, std::span<V*> out) noexcept {
+    keys = keys.first(std::min(keys.size(), out.size()));
     MaybeRcu rcu(!table_.config().prealloc);
     constexpr std::size_t kChunk = 64;
     std::uint32_t idx[kChunk];

@@ -129,8 +129,10 @@ class TypedLru {
   }
 
   // Datapath lookups of keys.size() keys with overlapped cache misses; out[i] as lookup().
-  // out.size() must be >= keys.size(). Returns the number found. Lock-free.
+  // Only the first min(keys.size(), out.size()) keys are looked up (nothing is written past
+  // out). Returns the number found. Lock-free.
   std::size_t lookup_many(std::span<const K> keys, std::span<V*> out) noexcept {
+    keys = keys.first(std::min(keys.size(), out.size()));
     constexpr std::size_t kChunk = 64;
     std::uint32_t idx[kChunk];
     std::size_t hits = 0;

@@ -156,6 +156,12 @@ class Bucket {
     return (unlocked & (empty | (single & differ))) != 0;
   }
 
+  // True if the word's head element has a hash with another tag than `hash` (so the key, if
+  // present, is further down the chain). Meaningful only for a non-empty chain.
+  static bool head_tag_differs(std::uint64_t w, std::uint32_t hash) noexcept {
+    return ((w ^ tag_bits(hash)) & kTagMask) != 0;
+  }
+
   // Single-threaded construction.
   void init(std::uint32_t nulls) noexcept { ref().store(nulls, std::memory_order_relaxed); }
 
@@ -163,6 +169,10 @@ class Bucket {
   // visible.
   [[nodiscard]] std::uint64_t snapshot() const noexcept {
     return ref().load(std::memory_order_acquire);
+  }
+  // Relaxed: for hints only (prefetching); nothing is read through the result unordered.
+  [[nodiscard]] std::uint64_t ref_relaxed() const noexcept {
+    return ref().load(std::memory_order_relaxed);
   }
 
   // Takes the lock; false (nothing taken) if the calling thread holds it already. The
@@ -315,6 +325,11 @@ class HashTable {
       buckets_[b].init(kNullsBit | b);
     }
     elements_ = Region(static_cast<std::size_t>(capacity_) * stride_, cfg.prealloc);
+    const std::size_t table_bytes = static_cast<std::size_t>(n_buckets_) * sizeof(Bucket) +
+                                    static_cast<std::size_t>(capacity_) * stride_;
+    many_mode_ = table_bytes <= kCachedTableBytes ? ManyMode::cached
+                 : table_bytes <= kLlcTableBytes  ? ManyMode::head
+                                                  : ManyMode::chain;
     if (cfg.lru) {
       // The dense LRU nodes: one per element, then the lists' head sentinels (lru_list.h).
       const std::uint32_t sentinels = LruList<HashTable>::sentinels(cfg.lru_percpu_lists, ncpus_);
@@ -438,32 +453,30 @@ class HashTable {
   }
 
   // Looks up n keys (packed at `key_stride` bytes) and writes each element index (or kNoElem)
-  // to out[]. A three-stage software pipeline keeps several keys' cache misses in flight:
-  //   key j:         hash it, prefetch its bucket;
-  //   key j - kDist: read the (now cached) bucket word, prefetch the chain's head element;
-  //   key j - 2kDist: resolve with find(), whose loads now mostly hit the cache.
+  // to out[]. How depends on the table's size (many_mode_, set at construction):
+  //   cached  (the table fits in a core's L2): key by key; prefetching would only cost;
+  //   head    (it fits in a last-level cache): a three-stage software pipeline keeps several
+  //           keys' cache misses in flight: key j is hashed and its bucket prefetched; key
+  //           j - kDist reads its (now cached) bucket word and prefetches the chain's head
+  //           element (both lines where it straddles two); key j - 2kDist is resolved by
+  //           find(), whose loads now mostly hit the cache;
+  //   chain   (larger): one more stage before find(): if the word's tag shows that the head
+  //           holds another hash, the second element (the head's link, now cached) is
+  //           prefetched too. About a third of the hits in a full table are not at the head;
+  //           from DRAM each would be a serial miss inside find().
+  // Each mode measured at each size (hash_map_bench LookupManyHit, u32, ns per key, medians of
+  // 4; bench/RESULTS.md "Engine variants"): 1K cached 13.5, head 15.4, chain 20.0; 64K cached
+  // 23.8, head 19.0, chain 21.5; 1M cached 139, head 71, chain 53.4.
   template <std::size_t KS = 0>
   void find_many(const unsigned char* keys, std::size_t key_stride, std::size_t n,
                  std::uint32_t* out) const noexcept {
-    constexpr std::size_t kDist = 8;   // keys between stages: covers a DRAM miss per stage
-    constexpr std::size_t kRing = 32;  // > 2 * kDist, a power of two
-    std::uint32_t hashes[kRing];
-    for (std::size_t j = 0; j < n + 2 * kDist; ++j) {
-      if (j < n) {
-        const std::uint32_t h = hash_of<KS>(keys + j * key_stride);
-        hashes[j % kRing] = h;
-        __builtin_prefetch(&buckets_[h & bucket_mask_]);
-      }
-      if (j >= kDist && j - kDist < n) {
-        const std::uint32_t h = hashes[(j - kDist) % kRing];
-        const std::uint64_t w = buckets_[h & bucket_mask_].snapshot();
-        if (!Bucket::proves_absent(w, h))
-          __builtin_prefetch(elem(Bucket::head_of(w)));
-      }
-      if (j >= 2 * kDist) {
-        const std::size_t k = j - 2 * kDist;
-        out[k] = find<KS>(keys + k * key_stride, hashes[k % kRing]);
-      }
+    switch (many_mode_) {
+      case ManyMode::cached:
+        for (std::size_t k = 0; k < n; ++k)
+          out[k] = find<KS>(keys + k * key_stride, hash_of<KS>(keys + k * key_stride));
+        return;
+      case ManyMode::head: find_many_pipelined<KS, false>(keys, key_stride, n, out); return;
+      case ManyMode::chain: find_many_pipelined<KS, true>(keys, key_stride, n, out); return;
     }
   }
 
@@ -571,11 +584,7 @@ class HashTable {
     return linked;
   }
   // Prefetch hints for nodes the LRU is about to look at.
-  void lru_prefetch_elem(std::uint32_t i) const noexcept {
-    const unsigned char* e = elem(i);
-    __builtin_prefetch(e);
-    __builtin_prefetch(e + stride_ - 1);
-  }
+  void lru_prefetch_elem(std::uint32_t i) const noexcept { prefetch_elem(i); }
   void lru_prefetch_bucket(std::uint32_t i) const noexcept {
     // Relaxed: a hint; a stale hash only prefetches the wrong bucket. For writing: the eviction
     // locks it.
@@ -855,6 +864,56 @@ class HashTable {
   }
 
   static constexpr std::uint32_t kRetry = kNoElem - 1;  // walk(): a writer was in the way
+
+  template <std::size_t KS, bool kSecond>
+  void find_many_pipelined(const unsigned char* keys, std::size_t key_stride, std::size_t n,
+                           std::uint32_t* out) const noexcept {
+    // Keys between stages: enough to cover a DRAM miss per stage (bench, 1M, ns per key,
+    // three runs: kDist 4: 60-67, 6: 55-59, 8: 53-55, 12: 49-52, 16: 50-52).
+    constexpr std::size_t kDist = 12;
+    constexpr std::size_t kStages = kSecond ? 3 : 2;  // stages before find()
+    constexpr std::size_t kRing = 64;                 // > kStages * kDist, a power of two
+    std::uint32_t hashes[kRing];
+    for (std::size_t j = 0; j < n + kStages * kDist; ++j) {
+      if (j < n) {
+        const std::uint32_t h = hash_of<KS>(keys + j * key_stride);
+        hashes[j % kRing] = h;
+        __builtin_prefetch(&buckets_[h & bucket_mask_]);
+      }
+      if (j >= kDist && j - kDist < n) {
+        const std::uint32_t h = hashes[(j - kDist) % kRing];
+        // Relaxed: a hint; find() re-reads the word with the ordering it needs.
+        const std::uint64_t w = buckets_[h & bucket_mask_].ref_relaxed();
+        if (!Bucket::proves_absent(w, h))
+          prefetch_elem(Bucket::head_of(w));
+      }
+      if constexpr (kSecond) {
+        if (j >= 2 * kDist && j - 2 * kDist < n) {
+          const std::uint32_t h = hashes[(j - 2 * kDist) % kRing];
+          // Relaxed: a hint, as above.
+          const std::uint64_t w = buckets_[h & bucket_mask_].ref_relaxed();
+          if (!Bucket::proves_absent(w, h) && Bucket::head_tag_differs(w, h)) {
+            // Relaxed: a hint; a stale link only prefetches the wrong element.
+            const std::uint32_t second =
+                header(Bucket::head_of(w)).next_ref().load(std::memory_order_relaxed);
+            if ((second & kNullsBit) == 0)
+              prefetch_elem(second);
+          }
+        }
+      }
+      if (j >= kStages * kDist) {
+        const std::size_t k = j - kStages * kDist;
+        out[k] = find<KS>(keys + k * key_stride, hashes[k % kRing]);
+      }
+    }
+  }
+
+  // Prefetches element i's header, key and (non-per-CPU) value: both lines where it straddles.
+  [[gnu::always_inline]] inline void prefetch_elem(std::uint32_t i) const noexcept {
+    const unsigned char* e = elem(i);
+    __builtin_prefetch(e);
+    __builtin_prefetch(e + stride_ - 1);
+  }
 
   // One walk of bucket b's chain from the word `w` read with A1. Returns the element holding
   // the key, kNoElem for a miss that stands, or kRetry.
@@ -1237,6 +1296,12 @@ class HashTable {
   // without the bucket lock (replace_head_lockfree()), so every other writer of a linked
   // element takes its seq by CAS (own_linked()).
   bool inplace_lockfree_ = false;
+  // find_many()'s way, by the table's bytes (buckets + elements): up to kCachedTableBytes
+  // cached, up to kLlcTableBytes head, beyond that chain.
+  enum class ManyMode : std::uint8_t { cached, head, chain };
+  static constexpr std::size_t kCachedTableBytes = std::size_t{1} << 20;  // about one L2
+  static constexpr std::size_t kLlcTableBytes = std::size_t{16} << 20;    // about one L3
+  ManyMode many_mode_ = ManyMode::head;
   std::uint32_t capacity_ = 0;  // element slots: max_entries, or the NO_PREALLOC reserve
   Region bucket_region_;
   Bucket* buckets_ = nullptr;  // n_buckets_ buckets in bucket_region_
