@@ -464,9 +464,9 @@ class HashTable {
   //           holds another hash, the second element (the head's link, now cached) is
   //           prefetched too. About a third of the hits in a full table are not at the head;
   //           from DRAM each would be a serial miss inside find().
-  // Each mode measured at each size (hash_map_bench LookupManyHit, u32, ns per key, medians of
-  // 4; bench/RESULTS.md "Engine variants"): 1K cached 13.5, head 15.4, chain 20.0; 64K cached
-  // 23.8, head 19.0, chain 21.5; 1M cached 139, head 71, chain 53.4.
+  // Each mode measured at each size (hash_map_bench LookupManyHit, u32, ns per key, stage distance
+  // 8, medians of 4; bench/RESULTS.md "Engine variants"): 1K cached 13.5, head 15.4, chain 20.0;
+  // 64K cached 23.8, head 19.0, chain 21.5; 1M cached 139, head 71, chain 53.4.
   template <std::size_t KS = 0>
   void find_many(const unsigned char* keys, std::size_t key_stride, std::size_t n,
                  std::uint32_t* out) const noexcept {
