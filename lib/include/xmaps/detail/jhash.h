@@ -97,10 +97,13 @@ inline std::uint32_t jhash_bytes(const void* key, std::uint32_t length,
   return c;
 }
 
-// The kernel's jhash2(): `words` 32-bit words (the caller's bytes, native order).
+// The kernel's jhash2(): `words` 32-bit words (the caller's bytes, native order). Forced
+// inline: for a compile-time size it unrolls to a few instructions, which GCC otherwise left
+// as a call in hash_map_bench's large translation unit (key16 lookups; 1K hit, four
+// alternating runs, medians: 16.7 ns with the call, 15.1 inlined).
 template <std::uint32_t kWords = 0>
-inline std::uint32_t jhash_words(const void* key, std::uint32_t words,
-                                 std::uint32_t seed) noexcept {
+[[gnu::always_inline]] inline std::uint32_t jhash_words(const void* key, std::uint32_t words,
+                                                        std::uint32_t seed) noexcept {
   if constexpr (kWords != 0)
     words = kWords;
   const auto* k = static_cast<const unsigned char*>(key);
