@@ -48,7 +48,11 @@
 // peers that can tell (mutex LRUs, TBB) check it: an update that finds its key present is a
 // verification failure.
 //
-// The Zipf stream is max(32 x size, 4M) draws (fixed seed), also used as a ring with carried-on
+// LookupHit and ZipfMixed give each thread a stream of its own (fixed seeds; thread 0's is the
+// one stream all threads shared, at offsets, before 2026-12-04): two threads on one stream
+// drift into lockstep on the same keys. LookupHit's streams are max(size, 64K) draws, uniform
+// over the fill keys present after the fill.
+// Each Zipf stream is max(32 x size, 4M) draws (fixed seed), also used as a ring with carried-on
 // positions. It must be long: a replayed stream whose distinct keys fit in the cache hits every
 // time once warm (4M draws over 4M keys hold only ~0.9M distinct ones, which a 1M-entry cache
 // keeps entirely: hit ratio 1.000, the first version of this file). With max(32 x size, 4M)
@@ -59,9 +63,9 @@
 // Tables: one map per (peer, size, case), built and filled outside timing, shared by the 1- and
 // 2-thread runs and the repetitions of that case (only one exists at a time; registration is
 // size -> peer -> case -> threads). ZipfMixed starts from an empty map warmed, untimed, with
-// the first max(8 x size, 1M) draws of its stream (the CPU binding alternating every 1024
-// operations, so with NO_COMMON_LRU every CPU's share is warm); thread t's timed runs then go
-// on from draw warm-up + t x stream / 2.
+// the first max(8 x size, 1M) draws of thread 0's stream (the CPU binding alternating every
+// 1024 operations, so with NO_COMMON_LRU every CPU's share is warm); every thread's timed runs
+// then go on from draw `warm-up` of its own stream.
 //
 // Command (Release build only; see bench/RESULTS.md, "LRU maps"):
 //   cmake --preset bench && cmake --build build/bench --target lru_bench
@@ -206,6 +210,14 @@ class Zipf {
   double half_pow_ = 0;
 };
 
+// The seed of thread t's stream: thread 0 keeps `base` (the one stream all threads shared
+// before, at offsets: running at nearly the same speed, two threads on one stream drift into
+// lockstep on the same keys, which flatters or convoys them; bench/RESULTS.md, "Two threads
+// updating"), the others get streams of their own.
+constexpr std::uint64_t stream_seed(std::uint64_t base, std::uint32_t t) {
+  return base + (std::uint64_t{t} << 40);
+}
+
 // Every key stream of one size, generated before any timing.
 struct LruStreams {
   using K = std::uint32_t;
@@ -213,7 +225,7 @@ struct LruStreams {
   std::vector<K> fill;                           // size keys
   std::size_t ring_mask = 0;                     // R - 1
   std::array<std::vector<K>, kMaxThreads> ring;  // per thread: R new keys
-  std::vector<K> zipf;                           // max(32 x size, 4M) draws
+  std::array<std::vector<K>, kMaxThreads> zipf;  // per thread: max(32 x size, 4M) draws
   double zipf_top_share = 0;                     // mass of the `size` most popular keys
 
   explicit LruStreams(std::uint32_t n) : size(n) {
@@ -231,12 +243,16 @@ struct LruStreams {
     const std::uint64_t space = std::uint64_t{kZipfSpaceFactor} * n;
     const Zipf zipf_dist(space, kZipfS);
     zipf_top_share = zipf_dist.top_share(n);
-    std::mt19937_64 rng(0x21bf0000ULL + n);  // fixed seed: every peer sees the same stream
     const std::size_t zipf_len =
         std::bit_ceil(std::max<std::size_t>(std::size_t{kZipfStreamFactor} * n, kMinZipfStream));
-    zipf.reserve(zipf_len);
-    for (std::size_t i = 0; i < zipf_len; ++i)
-      zipf.push_back(make_key<K>(kZipfBase + zipf_dist(rng)));
+    for (std::uint32_t t = 0; t < kMaxThreads; ++t) {
+      // Fixed seeds: every peer sees the same streams. Thread 0's is the stream of the runs
+      // before per-thread streams; each further thread draws its own (stream_seed()).
+      std::mt19937_64 rng(stream_seed(0x21bf0000ULL + n, t));
+      zipf[t].reserve(zipf_len);
+      for (std::size_t i = 0; i < zipf_len; ++i)
+        zipf[t].push_back(make_key<K>(kZipfBase + zipf_dist(rng)));
+    }
   }
 };
 static_assert(kEvictBase + 2 * (std::uint64_t{1} << 22) <= kZipfBase);
@@ -253,13 +269,30 @@ const LruStreams& streams(std::uint32_t size) {
   return *cached;
 }
 
+// LookupHit's streams, one per thread, of max(size, 64K) keys drawn uniformly from `present`
+// (fixed seeds: every peer, including the kernel's, sees the same streams).
+std::array<std::vector<std::uint32_t>, kMaxThreads> hit_streams(
+    const std::vector<std::uint32_t>& present, std::uint32_t size) {
+  const std::size_t len = std::bit_ceil(std::max<std::size_t>(size, kMinStream));
+  std::array<std::vector<std::uint32_t>, kMaxThreads> out;
+  for (std::uint32_t t = 0; t < kMaxThreads; ++t) {
+    std::mt19937_64 rng(stream_seed(0x5eed0000ULL + size, t));
+    std::uniform_int_distribution<std::size_t> pick(0, present.size() - 1);
+    out[t].reserve(len);
+    for (std::size_t i = 0; i < len; ++i)
+      out[t].push_back(present[pick(rng)]);
+  }
+  return out;
+}
+
 // The one cached table, with what its benchmarks need besides the map.
 struct TableSlot {
   std::mutex mu;
   std::string tag;
   std::shared_ptr<void> table;
   std::string error;
-  std::vector<std::uint32_t> hit;    // LookupHit: keys drawn from the present fill keys
+  // LookupHit, per thread: keys drawn from the present fill keys.
+  std::array<std::vector<std::uint32_t>, kMaxThreads> hit;
   std::size_t present = 0;           // entries after the fill (or the warm-up)
   std::uint64_t fill_evictions = 0;  // evictions during the fill, where the peer counts
   std::array<std::size_t, kMaxThreads> cursor{};  // per thread, carried across runs
@@ -309,8 +342,10 @@ Peer* table(std::uint32_t size, const LruStreams& ks, TableSlot*& slot, std::str
   if (s.tag != tag) {
     s.table.reset();  // destroy the previous table first: memory
     s.error.clear();
-    s.hit.clear();
-    s.hit.shrink_to_fit();
+    for (auto& h : s.hit) {
+      h.clear();
+      h.shrink_to_fit();
+    }
     s.present = 0;
     s.fill_evictions = 0;
     s.tag = tag;
@@ -323,14 +358,15 @@ Peer* table(std::uint32_t size, const LruStreams& ks, TableSlot*& slot, std::str
         // at warm + th * (stream / kMaxThreads).
         Value16 v{};
         const std::size_t warm =
-            std::min(ks.zipf.size(),
+            std::min(ks.zipf[0].size(),
                      std::max<std::size_t>(std::size_t{kZipfWarmFactor} * size, kMinZipfWarm));
         for (std::size_t i = 0; i < warm; ++i) {
           const xmaps::CpuBinding bind(static_cast<int>((i / kWarmChunk) % cpus));
-          lookup_or_insert(*t, ks.zipf[i], value_for(i), v, failures);
+          lookup_or_insert(*t, ks.zipf[0][i], value_for(i), v, failures);
         }
-        for (std::uint32_t th = 0; th < kMaxThreads; ++th)
-          s.cursor[th] = warm + ks.zipf.size() / kMaxThreads * th;
+        // Thread 0 goes on from the warm-up; the others start their own streams at the same
+        // draw (their first `warm` draws are never used: the map is warm already).
+        s.cursor.fill(warm);
       } else {
         for (std::uint32_t i = 0; i < size; ++i) {
           const xmaps::CpuBinding bind(static_cast<int>(i % static_cast<std::uint32_t>(cpus)));
@@ -355,14 +391,8 @@ Peer* table(std::uint32_t size, const LruStreams& ks, TableSlot*& slot, std::str
         }
         if (present.empty())
           throw std::runtime_error("no fill key present after the fill");
-        const std::size_t len = std::bit_ceil(std::max<std::size_t>(size, kMinStream));
-        std::mt19937_64 rng(0x5eed0000ULL + size);  // fixed seed: every peer, same order
-        std::uniform_int_distribution<std::size_t> pick(0, present.size() - 1);
-        s.hit.reserve(len);
-        for (std::size_t i = 0; i < len; ++i)
-          s.hit.push_back(present[pick(rng)]);
-        for (std::uint32_t th = 0; th < kMaxThreads; ++th)
-          s.cursor[th] = len / kMaxThreads * th;
+        s.hit = hit_streams(present, size);
+        s.cursor.fill(0);
         s.present = present.size();
       } else if constexpr (requires { t->size(); }) {
         s.present = t->size();
@@ -411,8 +441,8 @@ void bm_lru(benchmark::State& state, std::uint32_t size) {
       ++i;
     }
   } else if constexpr (C == Case::lookup_hit) {
-    const std::uint32_t* const keys = slot->hit.data();
-    const std::size_t mask = slot->hit.size() - 1;
+    const std::uint32_t* const keys = slot->hit[t].data();
+    const std::size_t mask = slot->hit[t].size() - 1;
     for (auto _ : state) {
       Value16 v;  // NOLINT(cppcoreguidelines-pro-type-member-init): read only after a hit
       if (peer->lookup(keys[i & mask], v)) {
@@ -422,8 +452,8 @@ void bm_lru(benchmark::State& state, std::uint32_t size) {
       ++i;
     }
   } else {
-    const std::uint32_t* const keys = ks.zipf.data();
-    const std::size_t mask = ks.zipf.size() - 1;
+    const std::uint32_t* const keys = ks.zipf[t].data();
+    const std::size_t mask = ks.zipf[t].size() - 1;
     for (auto _ : state) {
       Value16 v;  // NOLINT(cppcoreguidelines-pro-type-member-init): read only after a hit
       if (lookup_or_insert(*peer, keys[i & mask], value_for(i), v, failures)) {
@@ -501,9 +531,9 @@ KernelTable* kernel_table(std::uint32_t size, const LruStreams& ks, std::string&
     try {
       auto t = std::make_shared<KernelTable>();
       const std::size_t ring = ks.ring_mask + 1;
-      const auto slots = static_cast<std::uint32_t>(
-          C == Case::evicting_update ? ring * kMaxThreads
-                                     : std::bit_ceil(std::max<std::size_t>(size, kMinStream)));
+      const std::size_t hit_len = std::bit_ceil(std::max<std::size_t>(size, kMinStream));
+      const auto slots =
+          static_cast<std::uint32_t>((C == Case::evicting_update ? ring : hit_len) * kMaxThreads);
       t->kernel = std::make_unique<KernelHash>(
           BPF_MAP_TYPE_LRU_HASH, size, kFlags, slots,
           C == Case::evicting_update ? KernelHash::Op::update : KernelHash::Op::lookup);
@@ -534,16 +564,14 @@ KernelTable* kernel_table(std::uint32_t size, const LruStreams& ks, std::string&
           st[c].mask = ring - 1;
         }
       } else {
-        // The hit stream of the xmaps peers: same seed, same draws over the present keys.
-        std::mt19937_64 rng(0x5eed0000ULL + size);
-        std::uniform_int_distribution<std::size_t> pick(0, present.size() - 1);
-        std::vector<std::uint32_t> hit(slots);
-        for (std::uint32_t& key : hit)
-          key = present[pick(rng)];
-        k.set_keys(0, hit);
+        // The hit streams of the xmaps peers: same seeds, same draws over the present keys;
+        // the thread pinned to CPU c runs stream c % kMaxThreads.
+        const auto hit = hit_streams(present, size);
+        for (std::uint32_t th = 0; th < kMaxThreads; ++th)
+          k.set_keys(th * static_cast<std::uint32_t>(hit_len), hit[th]);
         for (std::size_t c = 0; c < st.size(); ++c) {
-          st[c].cursor = slots / kMaxThreads * (c % kMaxThreads);
-          st[c].mask = slots - 1;
+          st[c].base = (c % kMaxThreads) * hit_len;
+          st[c].mask = hit_len - 1;
         }
       }
       k.set_states(st);
