@@ -9,7 +9,8 @@
 //   - keys shared by all threads: a copy is never torn (each value carries a checksum of its
 //     key and version) and always belongs to its key;
 //   - concurrent walks (get_next_key) terminate and return only keys that were inserted;
-//   - conservation at the end: the walk, approx_size() and the model agree, and after clearing,
+//   - conservation at the end: the walk, approx_size() and the model agree, every bucket word
+//     matches its chain (unsynchronized_bad_buckets()), and after clearing,
 //     exactly max_entries new keys fit (no element lost or duplicated: free + in use == capacity);
 //   - replacing keys of a full map from many threads never fails with E2BIG.
 #include <atomic>
@@ -225,6 +226,7 @@ void run_mixed(std::uint32_t flags, std::uint64_t seed, Shape shape = {}) {
     shared_present += walked.count(kSharedBase + s);
   EXPECT_EQ(walked.size(), model_present + shared_present);
   EXPECT_EQ(map.approx_size(), walked.size());
+  EXPECT_EQ(map.unsynchronized_bad_buckets(), 0U) << "a bucket word disagrees with its chain";
 
   // Conservation: clear, then exactly max_entries new keys fit.
   for (const std::uint32_t key : walked)
@@ -299,6 +301,7 @@ void run_full_replace(std::uint32_t flags, std::uint64_t seed) {
     th.join();
   EXPECT_EQ(bad.load(), 0);
   EXPECT_EQ(map.approx_size(), kMax);
+  EXPECT_EQ(map.unsynchronized_bad_buckets(), 0U) << "a bucket word disagrees with its chain";
 }
 
 TEST(HashMapStress, FullMapReplaceNeverFailsPreallocated) {

@@ -5,9 +5,12 @@
 // test_hashmap_walk, test_hashmap_zero_seed), for preallocated and NO_PREALLOC maps.
 #include "xmaps/hash_map.h"
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <cstdint>
+#include <optional>
+#include <random>
 #include <set>
 #include <thread>
 #include <vector>
@@ -175,6 +178,61 @@ TEST_P(HashMapFlags, WalkFromADeletedKeyRestartsAtTheFirstKey) {
   ASSERT_EQ(map.get_next_key(&first, next), Errc::ok);
   ASSERT_EQ(map.get_next_key(nullptr, restart), Errc::ok);
   EXPECT_EQ(next, restart);
+}
+
+// The bucket word summarises its chain (whether it has one element; 14 bits of the head's
+// hash), and inserts and lookups trust it to skip elements. Random inserts, replaces (which move a
+// key to its chain's head), deletes and lookup_and_erase on a small table with long chains, checked
+// against a model after every operation: each key's presence and value, and every bucket's
+// word against its chain (unsynchronized_bad_buckets()).
+TEST_P(HashMapFlags, ChainSummariesStayExactUnderRandomOps) {
+  for (const std::uint32_t seed_flag : {0U, map_flag::kZeroSeed}) {
+    HashMap<std::uint32_t, std::uint32_t> map(48, GetParam() | seed_flag);
+    std::vector<std::optional<std::uint32_t>> model(96);
+    std::mt19937 rng(7 + seed_flag);
+    std::uint32_t longest = 0;
+    for (int op = 0; op < 10000; ++op) {
+      const std::uint32_t k = rng() % 96;
+      const std::uint32_t v = rng();
+      switch (rng() % 4) {
+        case 0: {
+          const Errc e = map.update(k, v);
+          const std::size_t size = static_cast<std::size_t>(std::count_if(
+              model.begin(), model.end(), [](const auto& m) { return m.has_value(); }));
+          ASSERT_EQ(e, model[k] || size < 48 ? Errc::ok : Errc::too_big) << op;
+          if (e == Errc::ok)
+            model[k] = v;
+          break;
+        }
+        case 1:
+          ASSERT_EQ(map.erase(k), model[k] ? Errc::ok : Errc::not_found) << op;
+          model[k].reset();
+          break;
+        case 2: {
+          std::uint32_t out = 0;
+          ASSERT_EQ(map.lookup_and_erase(k, out), model[k] ? Errc::ok : Errc::not_found) << op;
+          if (model[k]) {
+            ASSERT_EQ(out, *model[k]);
+          }
+          model[k].reset();
+          break;
+        }
+        default:
+          if (model[k]) {
+            ASSERT_EQ(map.update(k, v, UpdateFlag::exist), Errc::ok) << op;
+            model[k] = v;
+          } else {
+            ASSERT_EQ(map.update(k, v, UpdateFlag::exist), Errc::not_found) << op;
+          }
+          break;
+      }
+      ASSERT_EQ(map.unsynchronized_bad_buckets(), 0U) << "after op " << op;
+      for (std::uint32_t q = 0; q < 96; ++q)
+        ASSERT_EQ(map.lookup_copy(q), model[q]) << "key " << q << " after op " << op;
+      longest = std::max(longest, map.unsynchronized_longest_chain());
+    }
+    EXPECT_GE(longest, 4U) << "the run should have made chains of three and more";
+  }
 }
 
 TEST(HashMap, ConstructorRejectsWhatTheKernelRejects) {

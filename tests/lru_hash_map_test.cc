@@ -688,6 +688,48 @@ TYPED_TEST(LruTyped, ConstructorRejectsWhatTheKernelRejects) {
   EXPECT_NO_THROW(Map(1));
 }
 
+// The bucket words' chain summaries (hash_table.h) under eviction churn: random updates into a
+// full map (each evicting), deletes and datapath lookups from every CPU, on a small table with
+// long chains; after every operation every bucket's word must match its chain and every key a
+// walk finds must hold the value last written to it.
+TYPED_TEST(LruTyped, ChainSummariesStayExactUnderEvictingChurn) {
+  using Map = TypeParam;
+  for (const std::uint32_t flags : {0U, map_flag::kNoCommonLru}) {
+    SCOPED_TRACE("flags " + std::to_string(flags));
+    Map map(48, flags | map_flag::kZeroSeed);
+    std::map<Key, Value> last;  // the value last written to each key (checked for LRU_HASH)
+    std::uint32_t rng = 12345;
+    const auto next = [&rng] { return rng = rng * 1103515245U + 12345U, rng >> 8; };
+    for (int op = 0; op < 4000; ++op) {
+      const auto cpu = static_cast<int>(next() % nr_cpus());
+      const xmaps::CpuBinding bind(cpu);
+      const Key k = next() % 160;
+      switch (next() % 4) {
+        case 0:
+        case 1: {
+          const Value v = next();
+          ASSERT_EQ(map.update(k, v), Errc::ok) << op;
+          last[k] = v;
+          break;
+        }
+        case 2: (void)map.erase(k); break;
+        default: (void)map.lookup(k); break;
+      }
+      ASSERT_EQ(map.unsynchronized_bad_buckets(), 0U) << "after op " << op;
+      const std::set<Key> present = TestFixture::keys(map);
+      ASSERT_LE(present.size(), map.max_entries());
+      for (const Key p : present) {
+        ASSERT_EQ(last.count(p), 1U) << p;
+        if constexpr (!TestFixture::kPercpu) {
+          ASSERT_EQ(TestFixture::user_value(map, p), std::optional<Value>(last[p]))
+              << "key " << p << " after op " << op;
+        }
+      }
+    }
+    EXPECT_GE(map.unsynchronized_longest_chain(), 3U);
+  }
+}
+
 // hashtab.c: NO_COMMON_LRU rounds max_entries up to a multiple of the possible CPUs, so every
 // CPU's list gets the same share; the common LRU keeps it as given.
 TYPED_TEST(LruTyped, NoCommonLruRoundsMaxEntriesUpToAMultipleOfTheCpus) {

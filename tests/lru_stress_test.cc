@@ -401,6 +401,7 @@ class Churn {
     }
     EXPECT_EQ(map_.approx_size(), walked.size());
     EXPECT_LE(walked.size(), map_.max_entries());
+    EXPECT_EQ(map_.unsynchronized_bad_buckets(), 0U) << "a bucket word disagrees with its chain";
 
     std::vector<Value> slots(static_cast<std::size_t>(xmaps::possible_cpus()));
     for (const std::uint32_t k : walked) {

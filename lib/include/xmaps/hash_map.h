@@ -164,6 +164,11 @@ class TypedHash {
   [[nodiscard]] std::uint32_t unsynchronized_longest_chain() const noexcept {
     return table_.unsynchronized_longest_chain();
   }
+  // Self-check for tests: buckets whose chain or summary word is inconsistent (0 if healthy).
+  // Single-threaded use only.
+  [[nodiscard]] std::uint32_t unsynchronized_bad_buckets() const noexcept {
+    return table_.unsynchronized_bad_buckets();
+  }
   // Entries now; exact when no update runs concurrently.
   [[nodiscard]] std::size_t approx_size() const noexcept { return table_.approx_size(); }
 

@@ -168,6 +168,15 @@ class TypedLru {
   [[nodiscard]] std::uint32_t max_entries() const noexcept { return table_.config().max_entries; }
   // Entries now; exact when no update runs concurrently.
   [[nodiscard]] std::size_t approx_size() const noexcept { return table_.approx_size(); }
+  // Longest bucket chain. Single-threaded use only.
+  [[nodiscard]] std::uint32_t unsynchronized_longest_chain() const noexcept {
+    return table_.unsynchronized_longest_chain();
+  }
+  // Self-check for tests: buckets whose chain or summary word is inconsistent (0 if healthy).
+  // Single-threaded use only.
+  [[nodiscard]] std::uint32_t unsynchronized_bad_buckets() const noexcept {
+    return table_.unsynchronized_bad_buckets();
+  }
   // False for NO_COMMON_LRU maps.
   [[nodiscard]] bool common_lru() const noexcept { return !table_.config().lru_percpu_lists; }
 

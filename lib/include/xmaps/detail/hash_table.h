@@ -213,6 +213,11 @@ class Bucket {
       return kNullsBit;  // a marker (of no particular bucket): the walk ends at once
     return head_of(w);
   }
+  // Caller holds the lock (or the table is quiescent): the word as it is.
+  [[nodiscard, gnu::always_inline]] inline std::uint64_t word_locked() const noexcept {
+    // Relaxed: only the lock holder changes the word (see head_for_locked()).
+    return ref().load(std::memory_order_relaxed);
+  }
   // Caller holds the lock. Sets the head and what the word says about the chain.
   [[gnu::always_inline]] inline void set_chain_locked(std::uint32_t head, bool single,
                                                       std::uint32_t head_hash) noexcept {
@@ -403,6 +408,35 @@ class HashTable {
       longest = std::max(longest, n);
     }
     return longest;
+  }
+
+  // Buckets whose word disagrees with their chain: locked, a chain that does not end on the
+  // bucket's own marker, an element whose stored hash is not its key's or that belongs to
+  // another bucket, or a summary (single bit, tag) that is not the chain's. 0 in a quiescent,
+  // healthy table. Single-threaded use only (walks without locks); for tests.
+  [[nodiscard]] std::uint32_t unsynchronized_bad_buckets() const noexcept {
+    std::uint32_t bad = 0;
+    for (std::uint32_t b = 0; b < n_buckets_; ++b) {
+      const std::uint64_t w = buckets_[b].word_locked();
+      std::uint32_t n = 0;
+      std::uint32_t head_hash = 0;
+      bool ok = !Bucket::locked(w);
+      std::uint32_t i = Bucket::head_of(w);
+      for (; (i & kNullsBit) == 0 && n <= capacity_; i = next_locked(i)) {
+        // Relaxed: single-threaded.
+        const std::uint32_t h = header(i).hash_ref().load(std::memory_order_relaxed);
+        ok = ok && h == htab_hash<0>(key_words(i), cfg_.key_size, seed_) && (h & bucket_mask_) == b;
+        if (n == 0)
+          head_hash = h;
+        ++n;
+      }
+      const std::uint64_t summary = w & (Bucket::kSingleBit | Bucket::kTagMask);
+      const std::uint64_t expected =
+          n == 0 ? 0 : (n == 1 ? Bucket::kSingleBit : 0) | Bucket::tag_bits(head_hash);
+      ok = ok && i == (kNullsBit | b) && summary == expected;
+      bad += ok ? 0 : 1;
+    }
+    return bad;
   }
 
   template <std::size_t KS = 0>
