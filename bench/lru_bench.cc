@@ -354,8 +354,8 @@ Peer* table(std::uint32_t size, const LruStreams& ks, TableSlot*& slot, std::str
       const int cpus = xmaps::possible_cpus();
       std::uint64_t failures = 0;
       if constexpr (C == Case::zipf_mixed) {
-        // Warm-up: the first `warm` draws of the stream; thread th's timed runs then start
-        // at warm + th * (stream / kMaxThreads).
+        // Warm-up: the first `warm` draws of thread 0's stream (every thread's timed runs
+        // then go on from draw `warm` of its own stream, below).
         Value16 v{};
         const std::size_t warm =
             std::min(ks.zipf[0].size(),

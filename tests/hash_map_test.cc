@@ -362,6 +362,7 @@ TEST(HashMap, LookupManyWithAShorterOutLooksUpOnlyWhatFits) {
   const std::size_t hits = map.lookup_many(keys, std::span<std::uint64_t*>(storage.data(), 4));
   EXPECT_EQ(hits, 3U);
   EXPECT_EQ(storage[0], map.lookup(1));
+  EXPECT_EQ(storage[1], map.lookup(2));
   EXPECT_EQ(storage[2], map.lookup(3));
   EXPECT_EQ(storage[3], nullptr);
   EXPECT_EQ(storage[4], reinterpret_cast<std::uint64_t*>(&storage));

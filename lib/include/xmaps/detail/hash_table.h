@@ -170,8 +170,9 @@ class Bucket {
   [[nodiscard]] std::uint64_t snapshot() const noexcept {
     return ref().load(std::memory_order_acquire);
   }
-  // Relaxed: for hints only (prefetching); nothing is read through the result unordered.
-  [[nodiscard]] std::uint64_t ref_relaxed() const noexcept {
+  // Relaxed: the word for a hint (prefetching; nothing is read through it unordered), for the
+  // lock holder (only it changes the word), or for a quiescent table's self-check.
+  [[nodiscard, gnu::always_inline]] inline std::uint64_t word_relaxed() const noexcept {
     return ref().load(std::memory_order_relaxed);
   }
 
@@ -212,11 +213,6 @@ class Bucket {
     if ((w & kSingleBit) != 0 && ((w ^ tag_bits(hash)) & kTagMask) != 0)
       return kNullsBit;  // a marker (of no particular bucket): the walk ends at once
     return head_of(w);
-  }
-  // Caller holds the lock (or the table is quiescent): the word as it is.
-  [[nodiscard, gnu::always_inline]] inline std::uint64_t word_locked() const noexcept {
-    // Relaxed: only the lock holder changes the word (see head_for_locked()).
-    return ref().load(std::memory_order_relaxed);
   }
   // Caller holds the lock. Sets the head and what the word says about the chain.
   [[gnu::always_inline]] inline void set_chain_locked(std::uint32_t head, bool single,
@@ -417,7 +413,7 @@ class HashTable {
   [[nodiscard]] std::uint32_t unsynchronized_bad_buckets() const noexcept {
     std::uint32_t bad = 0;
     for (std::uint32_t b = 0; b < n_buckets_; ++b) {
-      const std::uint64_t w = buckets_[b].word_locked();
+      const std::uint64_t w = buckets_[b].word_relaxed();
       std::uint32_t n = 0;
       std::uint32_t head_hash = 0;
       bool ok = !Bucket::locked(w);
@@ -917,7 +913,7 @@ class HashTable {
       if (j >= kDist && j - kDist < n) {
         const std::uint32_t h = hashes[(j - kDist) % kRing];
         // Relaxed: a hint; find() re-reads the word with the ordering it needs.
-        const std::uint64_t w = buckets_[h & bucket_mask_].ref_relaxed();
+        const std::uint64_t w = buckets_[h & bucket_mask_].word_relaxed();
         if (!Bucket::proves_absent(w, h))
           prefetch_elem(Bucket::head_of(w));
       }
@@ -925,7 +921,7 @@ class HashTable {
         if (j >= 2 * kDist && j - 2 * kDist < n) {
           const std::uint32_t h = hashes[(j - 2 * kDist) % kRing];
           // Relaxed: a hint, as above.
-          const std::uint64_t w = buckets_[h & bucket_mask_].ref_relaxed();
+          const std::uint64_t w = buckets_[h & bucket_mask_].word_relaxed();
           if (!Bucket::proves_absent(w, h) && Bucket::head_tag_differs(w, h)) {
             // Relaxed: a hint; a stale link only prefetches the wrong element.
             const std::uint32_t second =
